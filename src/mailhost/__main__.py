@@ -1,0 +1,5 @@
+"""`python -m mailhost` runs the command-line interface."""
+
+from mailhost.cli.main import run
+
+run()

@@ -1,0 +1,61 @@
+"""What every command needs: the data directory, settings and an open Runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+
+from mailhost.errors import ConfigError
+from mailhost.model.actors import ProviderActor
+from mailhost.runtime import Runtime
+from mailhost.settings import Settings, load_settings
+
+T = TypeVar("T")
+CONFIG_NAME = "mailhost.toml"
+# The CLI runs on the server itself, as the operator.
+OPERATOR = ProviderActor("cli")
+
+
+@dataclass(frozen=True, slots=True)
+class CliState:
+    data_dir: Path
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    assert isinstance(root.obj, CliState)
+    return root.obj
+
+
+def settings_for(data_dir: Path) -> Settings:
+    config = data_dir / CONFIG_NAME
+    if not config.is_file():
+        raise ConfigError(
+            f"{config} does not exist; run `mailhost init --data-dir {data_dir}` first"
+        )
+    return load_settings(config, data_dir, os.environ)
+
+
+def with_runtime(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    settings = settings_for(state(ctx).data_dir)
+
+    async def main() -> T:
+        async with Runtime(settings) as runtime:
+            return await work(runtime)
+
+    return asyncio.run(main())
+
+
+def read_password(password_stdin: bool, what: str) -> str:
+    if password_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    password: str = typer.prompt(f"Password for {what}", hide_input=True, confirmation_prompt=True)
+    return password

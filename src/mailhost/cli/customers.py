@@ -1,0 +1,44 @@
+"""`mailhost customer add|list`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mailhost.cli.context import OPERATOR, read_password, with_runtime
+from mailhost.cli.render import done, show
+
+app = typer.Typer(help="Customers: who owns domains under a plan.", no_args_is_help=True)
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input")
+]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    login: str,
+    plan: Annotated[str, typer.Option(help="Plan name, e.g. 'Bulk Hosting'")],
+    email: Annotated[str, typer.Option(help="Contact address for notices and password resets")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a customer on a plan."""
+    password = read_password(password_stdin, f"customer {login}")
+    customer = with_runtime(
+        ctx, lambda rt: rt.services.accounts.add_customer(OPERATOR, login, plan, email, password)
+    )
+    done(f"customer {customer.login!r} added on plan {customer.plan.name!r}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context, json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False
+) -> None:
+    """List customers."""
+    customers = with_runtime(ctx, lambda rt: rt.services.accounts.customers(OPERATOR))
+    rows = [
+        {"login": c.login, "plan": c.plan.name, "email": c.contact_email, "enabled": c.enabled}
+        for c in customers
+    ]
+    show("Customers", rows, as_json=json, empty="no customers")

@@ -1,0 +1,57 @@
+"""`mailhost mailbox add|list|remove`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mailhost.cli.context import OPERATOR, with_runtime
+from mailhost.cli.render import done, show, size_text
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
+
+app = typer.Typer(help="POP3 mailboxes.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    address: str,
+    quota: Annotated[str | None, typer.Option(help="Quota, e.g. 250MB (omit: no quota)")] = None,
+) -> None:
+    """Give a user a POP3 mailbox."""
+    parsed = EmailAddress.hosted(address)
+    size = None if quota is None else ByteSize.parse(quota)
+    with_runtime(ctx, lambda rt: rt.services.users.add_mailbox(OPERATOR, parsed, size))
+    done(f"mailbox for {parsed} added (quota {size_text(size)})")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    domain: str,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List the mailboxes of a domain with quota and usage."""
+    name = DomainName.parse(domain)
+    boxes = with_runtime(ctx, lambda rt: rt.services.users.mailboxes(OPERATOR, name))
+    rows = [
+        {
+            "address": str(b.address),
+            "quota": size_text(b.quota)
+            if not json
+            else (None if b.quota is None else b.quota.bytes),
+            "used": str(ByteSize(b.used_bytes)) if not json else b.used_bytes,
+        }
+        for b in boxes
+    ]
+    show(f"POP3 mailboxes of {name}", rows, as_json=json, empty=f"no mailboxes in {name}")
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, address: str) -> None:
+    """Remove a user's POP3 mailbox."""
+    parsed = EmailAddress.hosted(address)
+    with_runtime(ctx, lambda rt: rt.services.users.remove_mailbox(OPERATOR, parsed))
+    done(f"mailbox of {parsed} removed")

@@ -1,0 +1,131 @@
+"""The one exception tree of mailhost; every edge maps it to its own replies.
+
+MailhostError                      code
+├── InvalidInput                   invalid_input
+│   ├── InvalidDomainName          invalid_domain
+│   ├── InvalidAddress             invalid_address
+│   ├── InvalidSize                invalid_size
+│   └── WeakPassword               weak_password
+├── NotFound                       not_found (and *_not_found below)
+├── AlreadyExists                  already_exists (and *_exists below)
+│   └── SmtpAccountExists          smtp_account_exists
+├── LimitReached                   plan_limit_reached
+├── NotPermitted                   not_permitted
+├── ConfigError                    config_error
+├── MailboxInUse                   mailbox_in_use
+└── TemporaryFailure               temporary_failure
+"""
+
+from __future__ import annotations
+
+
+class MailhostError(Exception):
+    """A refusal a user can act on; `code` is stable, `message` names the object."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(MailhostError):
+    code = "invalid_input"
+
+
+class InvalidDomainName(InvalidInput):
+    code = "invalid_domain"
+
+
+class InvalidAddress(InvalidInput):
+    code = "invalid_address"
+
+
+class InvalidSize(InvalidInput):
+    code = "invalid_size"
+
+
+class WeakPassword(InvalidInput):
+    code = "weak_password"
+
+
+class NotFound(MailhostError):
+    code = "not_found"
+
+
+class UnknownPlan(NotFound):
+    code = "plan_not_found"
+
+
+class UnknownCustomer(NotFound):
+    code = "customer_not_found"
+
+
+class UnknownDomain(NotFound):
+    code = "domain_not_found"
+
+
+class UnknownUser(NotFound):
+    code = "user_not_found"
+
+
+class NoMailbox(NotFound):
+    code = "mailbox_not_found"
+
+
+class NoSmtpAccount(NotFound):
+    code = "smtp_account_not_found"
+
+
+class AlreadyExists(MailhostError):
+    code = "already_exists"
+
+
+class PlanExists(AlreadyExists):
+    code = "plan_exists"
+
+
+class CustomerExists(AlreadyExists):
+    code = "customer_exists"
+
+
+class DomainExists(AlreadyExists):
+    code = "domain_exists"
+
+
+class UserExists(AlreadyExists):
+    code = "user_exists"
+
+
+class MailboxExists(AlreadyExists):
+    code = "mailbox_exists"
+
+
+class SmtpAccountExists(AlreadyExists):
+    code = "smtp_account_exists"
+
+
+class InUse(MailhostError):
+    """The object is still referenced (a plan with customers, say)."""
+
+    code = "in_use"
+
+
+class LimitReached(MailhostError):
+    code = "plan_limit_reached"
+
+
+class NotPermitted(MailhostError):
+    code = "not_permitted"
+
+
+class ConfigError(MailhostError):
+    code = "config_error"
+
+
+class MailboxInUse(MailhostError):
+    code = "mailbox_in_use"
+
+
+class TemporaryFailure(MailhostError):
+    code = "temporary_failure"

@@ -1,0 +1,120 @@
+"""Domain names, local parts and addresses: parsed once at the edge, trusted after."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import idna
+
+from mailhost.errors import InvalidAddress, InvalidDomainName
+
+# RFC 5321 §4.1.2: atext for dot-atom local parts (quoted strings are not accepted
+# for hosted users; remote senders are handled by the SMTP layer as raw strings).
+_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
+# Usernames of hosted users become directory names, so they use a safe subset.
+_USERNAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
+MAX_DOMAIN = 253  # RFC 1035 §2.3.4 without the trailing dot
+MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3 path (256) minus the angle brackets
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DomainName:
+    """An IDNA-normalised (A-label, lower case) fully qualified domain name."""
+
+    ascii: str
+
+    @classmethod
+    def parse(cls, raw: str) -> DomainName:
+        text = raw.strip().rstrip(".")
+        if not text:
+            raise InvalidDomainName("a domain name is required")
+        try:
+            ascii_name = idna.encode(text, uts46=True).decode("ascii").lower()
+        except idna.IDNAError as exc:
+            raise InvalidDomainName(f"{raw!r} is not a valid domain name: {exc}") from exc
+        if len(ascii_name) > MAX_DOMAIN:
+            raise InvalidDomainName(f"{raw!r} is longer than {MAX_DOMAIN} characters")
+        labels = ascii_name.split(".")
+        if len(labels) < 2:
+            raise InvalidDomainName(
+                f"{raw!r} is not a fully qualified domain name (expected e.g. example.com)"
+            )
+        for label in labels:
+            if not _LABEL.match(label):
+                raise InvalidDomainName(f"{raw!r} has an invalid label {label!r}")
+        if labels[-1].isdigit():
+            raise InvalidDomainName(f"{raw!r} looks like an IP address, not a domain name")
+        return cls(ascii_name)
+
+    @property
+    def unicode(self) -> str:
+        return str(idna.decode(self.ascii))
+
+    @property
+    def mail_host(self) -> str:
+        """The server name clients of this domain use (the seed's mail.yourdomain.tld)."""
+        return f"mail.{self.ascii}"
+
+    def __str__(self) -> str:
+        return self.ascii
+
+
+def parse_username(raw: str) -> str:
+    """A hosted user's name: lower-cased, letters, digits, '.', '_' and '-'."""
+    name = raw.strip().lower()
+    if not name:
+        raise InvalidAddress("a username is required")
+    if len(name) > MAX_LOCAL_PART:
+        raise InvalidAddress(f"username {raw!r} is longer than {MAX_LOCAL_PART} characters")
+    if ".." in name or not _USERNAME.match(name):
+        raise InvalidAddress(
+            f"username {raw!r} may contain only letters, digits, '.', '_' and '-', "
+            "and must start and end with a letter or digit"
+        )
+    return name
+
+
+def check_local_part(raw: str) -> str:
+    """An RFC 5321 dot-atom local part, returned unchanged."""
+    if not raw or len(raw) > MAX_LOCAL_PART:
+        raise InvalidAddress(f"local part {raw!r} must be 1 to {MAX_LOCAL_PART} characters")
+    if any(not _ATEXT.match(atom) for atom in raw.split(".")):
+        raise InvalidAddress(f"local part {raw!r} is not a valid RFC 5321 dot-atom")
+    return raw
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EmailAddress:
+    """local@domain with a validated dot-atom local part and an IDNA domain."""
+
+    local: str
+    domain: DomainName
+
+    @classmethod
+    def parse(cls, raw: str) -> EmailAddress:
+        text = raw.strip()
+        if text.startswith("<") and text.endswith(">"):
+            text = text[1:-1]
+        local, sep, domain = text.rpartition("@")
+        if not sep or not local:
+            raise InvalidAddress(f"{raw!r} is not an email address (expected user@domain)")
+        try:
+            parsed_domain = DomainName.parse(domain)
+        except InvalidDomainName as exc:
+            raise InvalidAddress(f"{raw!r} has an invalid domain: {exc.message}") from exc
+        address = cls(check_local_part(local), parsed_domain)
+        if len(str(address)) > MAX_ADDRESS:
+            raise InvalidAddress(f"{raw!r} is longer than {MAX_ADDRESS} characters")
+        return address
+
+    @classmethod
+    def hosted(cls, raw: str) -> EmailAddress:
+        """An address of a hosted user: the local part must be a valid username."""
+        address = cls.parse(raw)
+        return cls(parse_username(address.local), address.domain)
+
+    def __str__(self) -> str:
+        return f"{self.local}@{self.domain.ascii}"

@@ -1,0 +1,167 @@
+"""Plans, customers and domains: the provider's and customer's rules, audited.
+
+Every public method is one transaction: tenant check first, then the rule,
+then the change and its audit entry, then commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from mailhost.errors import InvalidInput, LimitReached, NotPermitted, UnknownPlan
+from mailhost.interfaces import UnitOfWork, UnitOfWorkFactory
+from mailhost.model.actors import Actor, CustomerActor, ProviderActor
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.plans import PlanLimits
+from mailhost.model.records import CustomerRecord, DomainRecord, PlanRecord
+from mailhost.services import access
+from mailhost.services.passwords import Passwords, check_strength
+
+_LOGIN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+
+
+def parse_login(raw: str) -> str:
+    login = raw.strip().lower()
+    if not _LOGIN.match(login) or ".." in login:
+        raise InvalidInput(
+            f"customer login {raw!r} must be 1-64 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return login
+
+
+def parse_plan_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput("a plan name must be 1 to 100 characters")
+    return name
+
+
+async def plan_named(uow: UnitOfWork, name: str) -> PlanRecord:
+    plan = await uow.directory.plan_by_name(name)
+    if plan is None:
+        raise UnknownPlan(f"plan {name!r} does not exist")
+    return plan
+
+
+class AccountService:
+    def __init__(self, units: UnitOfWorkFactory, passwords: Passwords) -> None:
+        self._units = units
+        self._passwords = passwords
+
+    async def add_plan(self, actor: Actor, name: str, limits: PlanLimits) -> PlanRecord:
+        access.require_provider(actor, "define plans")
+        name = parse_plan_name(name)
+        async with self._units() as uow:
+            plan = await uow.directory.add_plan(name, limits)
+            await uow.audit.record(str(actor), "plan.add", name, None, _limits_text(limits))
+            await uow.commit()
+        return plan
+
+    async def plans(self, actor: Actor) -> Sequence[PlanRecord]:
+        async with self._units() as uow:
+            plans = await uow.directory.plans()
+        if isinstance(actor, ProviderActor):
+            return plans
+        customer_id = access.audit_customer(actor)
+        async with self._units() as uow:
+            own = None if customer_id is None else await uow.directory.customer_by_id(customer_id)
+        return [plan for plan in plans if own is not None and plan.id == own.plan.id]
+
+    async def add_customer(
+        self, actor: Actor, login: str, plan_name: str, contact_email: str, password: str
+    ) -> CustomerRecord:
+        access.require_provider(actor, "create customers")
+        login = parse_login(login)
+        contact = EmailAddress.parse(contact_email)
+        check_strength(password, identity=login)
+        password_hash = await self._passwords.hash(password)
+        async with self._units() as uow:
+            plan = await plan_named(uow, parse_plan_name(plan_name))
+            customer = await uow.directory.add_customer(login, password_hash, str(contact), plan)
+            await uow.audit.record(str(actor), "customer.add", login, customer.id, plan.name)
+            await uow.commit()
+        return customer
+
+    async def customers(self, actor: Actor) -> Sequence[CustomerRecord]:
+        async with self._units() as uow:
+            customers = await uow.directory.customers()
+        return [c for c in customers if access.may_see_customer(actor, c.id)]
+
+    async def customer(self, actor: Actor, login: str) -> CustomerRecord:
+        async with self._units() as uow:
+            found = await uow.directory.customer_by_login(login.strip().lower())
+        return access.visible_customer(actor, found, login)
+
+    async def add_domain(
+        self, actor: Actor, name: DomainName, customer_login: str, password: str
+    ) -> DomainRecord:
+        check_strength(password, identity=name.ascii)
+        password_hash = await self._passwords.hash(password)
+        async with self._units() as uow:
+            customer = access.visible_customer(
+                actor,
+                await uow.directory.customer_by_login(customer_login.strip().lower()),
+                customer_login,
+            )
+            await uow.directory.lock_customer(customer.id)
+            await _check_domain_limit(uow, customer)
+            domain = await uow.directory.add_domain(name, customer, password_hash)
+            await uow.audit.record(str(actor), "domain.add", name.ascii, customer.id)
+            await uow.commit()
+        return domain
+
+    async def domains(
+        self, actor: Actor, customer_login: str | None = None
+    ) -> Sequence[DomainRecord]:
+        async with self._units() as uow:
+            customer_id: int | None = None
+            if customer_login is not None:
+                customer = access.visible_customer(
+                    actor,
+                    await uow.directory.customer_by_login(customer_login.strip().lower()),
+                    customer_login,
+                )
+                customer_id = customer.id
+            elif isinstance(actor, CustomerActor):
+                customer_id = actor.customer_id
+            domains = await uow.directory.domains(customer_id)
+        return [d for d in domains if access.may_see_domain(actor, d)]
+
+    async def domain(self, actor: Actor, name: DomainName) -> DomainRecord:
+        async with self._units() as uow:
+            return access.visible_domain(actor, await uow.directory.domain_by_name(name), name)
+
+    async def remove_domain(self, actor: Actor, name: DomainName) -> None:
+        async with self._units() as uow:
+            domain = access.visible_domain(actor, await uow.directory.domain_by_name(name), name)
+            if not access.may_see_customer(actor, domain.customer_id):
+                raise NotPermitted(f"only the customer may remove domain {name}")
+            for user in await uow.directory.users(domain.id):
+                await uow.directory.remove_user(user.id)
+            await uow.directory.remove_domain(domain.id)
+            await uow.audit.record(str(actor), "domain.remove", name.ascii, domain.customer_id)
+            await uow.commit()
+
+
+async def _check_domain_limit(uow: UnitOfWork, customer: CustomerRecord) -> None:
+    limit = customer.plan.limits.max_domains
+    if limit is None:
+        return
+    count = await uow.directory.count_domains(customer.id)
+    if count >= limit:
+        raise LimitReached(
+            f"plan {customer.plan.name} allows {limit} domains; "
+            f"customer {customer.login} has {count}"
+        )
+
+
+def _limits_text(limits: PlanLimits) -> str:
+    def show(value: object) -> str:
+        return "unlimited" if value is None else str(value)
+
+    return (
+        f"domains={show(limits.max_domains)} storage={show(limits.storage)} "
+        f"transfer={show(limits.transfer)} accounts={show(limits.max_accounts)}"
+    )

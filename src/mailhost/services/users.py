@@ -1,0 +1,166 @@
+"""Domain Name Users and the facilities given to them: POP3 mailboxes and SMTP accounts.
+
+The seed's rules live here: an SMTP account at most once per user, "available
+users" are exactly those without one, and mailboxes plus SMTP accounts count
+toward the plan's "POP3/SMTP accounts".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mailhost.errors import LimitReached, NoMailbox, NoSmtpAccount, SmtpAccountExists
+from mailhost.interfaces import UnitOfWork, UnitOfWorkFactory
+from mailhost.model.actors import Actor, UserActor
+from mailhost.model.facilities import SmtpFacilities
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
+from mailhost.model.records import (
+    DomainRecord,
+    MailboxRecord,
+    SmtpAccountRecord,
+    UserRecord,
+)
+from mailhost.services import access
+from mailhost.services.passwords import Passwords, check_strength
+
+
+async def _managed_domain(uow: UnitOfWork, actor: Actor, name: DomainName) -> DomainRecord:
+    return access.managed_domain(actor, await uow.directory.domain_by_name(name), name)
+
+
+async def _visible_domain(uow: UnitOfWork, actor: Actor, name: DomainName) -> DomainRecord:
+    return access.visible_domain(actor, await uow.directory.domain_by_name(name), name)
+
+
+async def _managed_user(uow: UnitOfWork, actor: Actor, address: EmailAddress) -> UserRecord:
+    return access.managed_user(actor, await uow.directory.user_by_address(address), address)
+
+
+async def _check_account_limit(uow: UnitOfWork, customer_id: int, adding: str) -> None:
+    customer = await uow.directory.customer_by_id(customer_id)
+    assert customer is not None  # a user's customer exists (foreign key)
+    await uow.directory.lock_customer(customer_id)
+    limit = customer.plan.limits.max_accounts
+    if limit is None:
+        return
+    count = await uow.facilities.count_accounts(customer_id)
+    if count >= limit:
+        raise LimitReached(
+            f"plan {customer.plan.name} allows {limit} POP3/SMTP accounts; "
+            f"customer {customer.login} has {count}, so the {adding} cannot be added"
+        )
+
+
+class UserService:
+    def __init__(self, units: UnitOfWorkFactory, passwords: Passwords) -> None:
+        self._units = units
+        self._passwords = passwords
+
+    async def add_user(
+        self, actor: Actor, address: EmailAddress, password: str, recovery: str | None = None
+    ) -> UserRecord:
+        address = EmailAddress.hosted(str(address))
+        recovery_address = None if recovery is None else str(EmailAddress.parse(recovery))
+        check_strength(password, identity=address.local)
+        password_hash = await self._passwords.hash(password)
+        async with self._units() as uow:
+            domain = await _managed_domain(uow, actor, address.domain)
+            user = await uow.directory.add_user(
+                domain, address.local, password_hash, recovery_address
+            )
+            await uow.audit.record(str(actor), "user.add", str(address), domain.customer_id)
+            await uow.commit()
+        return user
+
+    async def change_password(self, actor: Actor, address: EmailAddress, password: str) -> None:
+        check_strength(password, identity=address.local)
+        password_hash = await self._passwords.hash(password)
+        async with self._units() as uow:
+            user = access.visible_user(actor, await uow.directory.user_by_address(address), address)
+            await uow.directory.set_user_password(user.id, password_hash)
+            await uow.audit.record(str(actor), "user.passwd", str(address), user.customer_id)
+            await uow.commit()
+
+    async def user(self, actor: Actor, address: EmailAddress) -> UserRecord:
+        async with self._units() as uow:
+            return access.visible_user(actor, await uow.directory.user_by_address(address), address)
+
+    async def users(self, actor: Actor, domain: DomainName) -> Sequence[UserRecord]:
+        async with self._units() as uow:
+            found = await _managed_domain(uow, actor, domain)
+            return await uow.directory.users(found.id)
+
+    async def remove_user(self, actor: Actor, address: EmailAddress) -> None:
+        """Removes the user, its mailbox and its SMTP account in one transaction."""
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            await uow.directory.remove_user(user.id)
+            await uow.audit.record(str(actor), "user.remove", str(address), user.customer_id)
+            await uow.commit()
+
+    async def add_mailbox(
+        self, actor: Actor, address: EmailAddress, quota: ByteSize | None
+    ) -> MailboxRecord:
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            await _check_account_limit(uow, user.customer_id, f"mailbox for {address}")
+            mailbox = await uow.facilities.add_mailbox(user, quota)
+            detail = "quota=unlimited" if quota is None else f"quota={quota}"
+            await uow.audit.record(
+                str(actor), "mailbox.add", str(address), user.customer_id, detail
+            )
+            await uow.commit()
+        return mailbox
+
+    async def mailboxes(self, actor: Actor, domain: DomainName) -> Sequence[MailboxRecord]:
+        async with self._units() as uow:
+            found = await _visible_domain(uow, actor, domain)
+            boxes = await uow.facilities.mailboxes(found.id)
+        return [box for box in boxes if _own_or_managed(actor, box.user_id)]
+
+    async def remove_mailbox(self, actor: Actor, address: EmailAddress) -> None:
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            if not user.has_mailbox:
+                raise NoMailbox(f"user {address} has no POP3 mailbox")
+            await uow.facilities.remove_mailbox(user.id)
+            await uow.audit.record(str(actor), "mailbox.remove", str(address), user.customer_id)
+            await uow.commit()
+
+    async def add_smtp_account(
+        self, actor: Actor, address: EmailAddress, facilities: SmtpFacilities
+    ) -> SmtpAccountRecord:
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            if user.has_smtp_account:
+                raise SmtpAccountExists(f"user {address} already has an SMTP account")
+            await _check_account_limit(uow, user.customer_id, f"SMTP account for {address}")
+            account = await uow.facilities.add_smtp_account(user, facilities)
+            await uow.audit.record(
+                str(actor), "smtp.add", str(address), user.customer_id, facilities.label
+            )
+            await uow.commit()
+        return account
+
+    async def smtp_accounts(self, actor: Actor, domain: DomainName) -> Sequence[SmtpAccountRecord]:
+        async with self._units() as uow:
+            found = await _managed_domain(uow, actor, domain)
+            return await uow.facilities.smtp_accounts(found.id)
+
+    async def available_users(self, actor: Actor, domain: DomainName) -> Sequence[UserRecord]:
+        """Users of the domain that can still be given an SMTP account."""
+        return [u for u in await self.users(actor, domain) if not u.has_smtp_account]
+
+    async def remove_smtp_account(self, actor: Actor, address: EmailAddress) -> None:
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            if not user.has_smtp_account:
+                raise NoSmtpAccount(f"user {address} has no SMTP account")
+            await uow.facilities.remove_smtp_account(user.id)
+            await uow.audit.record(str(actor), "smtp.remove", str(address), user.customer_id)
+            await uow.commit()
+
+
+def _own_or_managed(actor: Actor, user_id: int) -> bool:
+    return not isinstance(actor, UserActor) or actor.user_id == user_id

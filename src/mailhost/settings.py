@@ -1,0 +1,485 @@
+"""Typed settings from mailhost.toml and MAILHOST_<SECTION>_<KEY> variables; errors name the key.
+
+Precedence, lowest first: built-in defaults, the TOML file, the environment.
+Relative paths in the file are relative to the file's directory; relative paths
+in the environment are relative to the working directory. Paths that are not
+set default to places inside `[server] data_dir`, which itself defaults to the
+directory holding the file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, Strict, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from mailhost.errors import ConfigError, InvalidSize
+from mailhost.model.quantities import ByteSize
+
+CONFIG_NAME = "mailhost.toml"
+ENV_PREFIX = "MAILHOST_"
+# Variables with the prefix that are not settings: the CLI reads them to find
+# the file in the first place, so they must not be mistaken for typos.
+RESERVED_VARIABLES = frozenset({"MAILHOST_CONFIG", "MAILHOST_DATA_DIR"})
+
+# RFC 1123 §2.1 host name labels (letters, digits, inner hyphens; 63 octets each).
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_MAX_HOST_NAME = 253  # RFC 1035 §2.3.4, without the trailing dot
+_SMARTHOST = re.compile(
+    r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[0-9]+))?$"
+)
+
+Table = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Smarthost:
+    """A relay that receives all outbound mail instead of the recipients' MX hosts."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _refuse(kind: str, message: str, **context: object) -> PydanticCustomError:
+    # The offending value is shown as a literal so that "" and " " stay visible.
+    shown = {name: repr(value) if name == "got" else value for name, value in context.items()}
+    return PydanticCustomError(kind, message, shown)
+
+
+def host_name_problem(value: str) -> str | None:
+    """Why `value` (already lower-cased) is not a host name, or None if it is one."""
+    name = value.removesuffix(".")
+    if not name or len(name) > _MAX_HOST_NAME:
+        return f"must be a host name of 1 to {_MAX_HOST_NAME} characters"
+    if any(not _LABEL.match(label) for label in name.split(".")):
+        return "must be a host name such as mail.example.com (letters, digits, '-' and '.')"
+    return None
+
+
+def _host_name(value: str) -> str:
+    name = value.strip().lower()
+    problem = host_name_problem(name)
+    if problem is not None:
+        raise _refuse("host_name", f"{problem} (got {{got}})", got=value)
+    return name.removesuffix(".")
+
+
+def _listen_host(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if host_name_problem(value.lower()) is not None:
+        raise _refuse("listen_host", "must be an IP address or a host name (got {got})", got=value)
+    return value.lower()
+
+
+def _port(value: int) -> int:
+    # 0 asks the kernel for a free port (tests bind ephemeral ports this way).
+    if not 0 <= value <= 65535:
+        raise _refuse("port", "must be between 0 and 65535 (got {got})", got=value)
+    return value
+
+
+def _at_least(minimum: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if value < minimum:
+            raise _refuse(
+                "too_small", "must be at least {minimum} (got {got})", minimum=minimum, got=value
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _size(value: object) -> ByteSize:
+    try:
+        if isinstance(value, ByteSize):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return ByteSize(value)
+        if isinstance(value, str):
+            return ByteSize.parse(value)
+    except InvalidSize as exc:
+        raise _refuse("size", "{reason}", reason=exc.message) from None
+    raise _refuse("size", 'must be a size such as "25MB" (got {got})', got=value)
+
+
+def _smarthost(value: object) -> Smarthost | None:
+    if value is None or isinstance(value, Smarthost):
+        return value
+    if not isinstance(value, str):
+        raise _refuse("smarthost", 'must be a string such as "relay.example.net:25"')
+    if not value.strip():
+        return None
+    match = _SMARTHOST.match(value.strip())
+    port = int(match.group("port") or 25) if match else 0
+    host = (match.group("ip6") or _host_or_ip(match.group("host"))) if match else None
+    if match is None or host is None or not 1 <= port <= 65535:
+        raise _refuse(
+            "smarthost",
+            'must be host:port such as relay.example.net:25, or "" (got {got})',
+            got=value,
+        )
+    return Smarthost(host, port)
+
+
+def _host_or_ip(value: str) -> str | None:
+    lowered = value.lower()
+    return lowered if host_name_problem(lowered) is None else None
+
+
+def _database_url(value: str) -> str:
+    if "://" not in value:
+        raise _refuse(
+            "database_url",
+            "must be a SQLAlchemy URL such as sqlite+aiosqlite:///path/mailhost.db (got {got})",
+            got=value,
+        )
+    return value
+
+
+HostName = Annotated[str, Strict(), AfterValidator(_host_name)]
+ListenHost = Annotated[str, Strict(), AfterValidator(_listen_host)]
+Port = Annotated[int, Strict(), AfterValidator(_port)]
+Flag = Annotated[bool, Strict()]
+Positive = Annotated[int, Strict(), _at_least(1)]
+NonNegative = Annotated[int, Strict(), _at_least(0)]
+Size = Annotated[ByteSize, PlainValidator(_size)]
+OptionalSmarthost = Annotated[Smarthost | None, PlainValidator(_smarthost)]
+DatabaseUrl = Annotated[str, Strict(), AfterValidator(_database_url)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """Who this server is (SMTP greeting, EHLO, certificates) and where it keeps its files."""
+
+    hostname: HostName
+    data_dir: Path
+
+
+class DatabaseSettings(_Section):
+    """sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db."""
+
+    url: DatabaseUrl
+
+
+class Listener(_Section):
+    """One listening socket; the subclasses give each service its default port."""
+
+    host: ListenHost = "127.0.0.1"
+    port: Port
+    enabled: Flag = True
+
+
+class MxSettings(Listener):
+    """Inbound mail from the Internet (port 25 in production)."""
+
+    port: Port = 2525
+    max_message_size: Size = ByteSize.parse("25MB")
+
+
+class SubmissionSettings(Listener):
+    """Mail from users' programs with STARTTLS and AUTH (port 587 in production)."""
+
+    port: Port = 2587
+
+
+class SubmissionsSettings(Listener):
+    """Mail from users' programs over implicit TLS (port 465 in production)."""
+
+    port: Port = 2465
+
+
+class Pop3Settings(Listener):
+    """POP3 with STLS (port 110 in production); the last two keys apply to [pop3s] too."""
+
+    port: Port = 2110
+    allow_plaintext_auth: Flag = False
+    idle_timeout: Positive = 600  # RFC 1939 §3: an autologout timer of at least 10 minutes
+
+
+class Pop3sSettings(Listener):
+    """POP3 over implicit TLS (port 995 in production)."""
+
+    port: Port = 2995
+
+
+class WebSettings(Listener):
+    """The control panel and the API."""
+
+    port: Port = 8080
+
+
+class TlsSettings(_Section):
+    """Where server certificates and the local certificate authority live."""
+
+    certs_dir: Path
+    ca_dir: Path
+
+
+class MailSettings(_Section):
+    """Where mailboxes (Maildir) live."""
+
+    maildir_root: Path
+
+
+class DeliverySettings(_Section):
+    """Outbound delivery: smarthost ("" = deliver to MX hosts), retries, expiry, DKIM."""
+
+    smarthost: OptionalSmarthost = None
+    queue_lifetime_hours: Positive = 120
+    retry_base_seconds: Positive = 60
+    dkim: Flag = True
+
+
+class AuthSettings(_Section):
+    """Login checks: the success cache and the failure throttle."""
+
+    cache_seconds: NonNegative = 300
+    max_failures_per_address: Positive = 10
+    max_failures_per_account: Positive = 5
+    failure_window_seconds: Positive = 900
+
+
+class Settings(BaseModel):
+    """Everything configurable, one attribute per TOML section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server: ServerSettings
+    database: DatabaseSettings
+    mx: MxSettings
+    submission: SubmissionSettings
+    submissions: SubmissionsSettings
+    pop3: Pop3Settings
+    pop3s: Pop3sSettings
+    web: WebSettings
+    tls: TlsSettings
+    mail: MailSettings
+    delivery: DeliverySettings
+    auth: AuthSettings
+
+
+def _sections() -> dict[str, type[_Section]]:
+    sections: dict[str, type[_Section]] = {}
+    for name, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, _Section)
+        sections[name] = model
+    return sections
+
+
+_SECTIONS = _sections()
+
+# Defaults that depend on the data directory; `mailhost init` shows them commented out.
+_DERIVED: dict[tuple[str, str], Callable[[Path], object]] = {
+    ("server", "data_dir"): lambda data_dir: data_dir,
+    ("database", "url"): lambda data_dir: f"sqlite+aiosqlite:///{data_dir / 'mailhost.db'}",
+    ("tls", "certs_dir"): lambda data_dir: data_dir / "certs",
+    ("tls", "ca_dir"): lambda data_dir: data_dir / "ca",
+    ("mail", "maildir_root"): lambda data_dir: data_dir / "mail",
+}
+
+
+def load_settings(
+    config_path: Path | None, data_dir: Path | None, environ: Mapping[str, str]
+) -> Settings:
+    """Read `config_path` (or `<data_dir>/mailhost.toml` if it exists), then apply `environ`.
+
+    Blocking (reads a file): call it before the event loop starts or via asyncio.to_thread.
+    """
+    if config_path is None:
+        if data_dir is None:
+            raise ConfigError("no configuration: give the data directory or the config file")
+        config_path = data_dir / CONFIG_NAME
+        raw = _read_toml(config_path) if config_path.exists() else {}
+    else:
+        raw = _read_toml(config_path)
+    config_dir = config_path.parent.absolute()
+    _anchor_paths(raw, config_dir)
+    origins = _apply_environment(raw, environ)
+    _fill_defaults(raw, data_dir.absolute() if data_dir is not None else config_dir)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(error, str(config_path), origins) for error in exc.errors()]
+        raise ConfigError("\n".join(problems)) from None
+
+
+def _read_toml(path: Path) -> Table:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _kind(section: str, key: str) -> object:
+    return _SECTIONS[section].model_fields[key].annotation
+
+
+def _anchor_paths(raw: Table, base: Path) -> None:
+    """Make relative path values in the file relative to the file's directory."""
+    for section, model in _SECTIONS.items():
+        table = raw.get(section)
+        if not isinstance(table, dict):
+            continue
+        for key, field in model.model_fields.items():
+            value = table.get(key)
+            if field.annotation is Path and isinstance(value, str):
+                table[key] = base / value
+
+
+def _apply_environment(raw: Table, environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """Copy MAILHOST_<SECTION>_<KEY> values into `raw`; returns which variable set which key."""
+    origins: dict[tuple[str, str], str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_VARIABLES:
+            continue
+        section, key = _setting_named(name)
+        table = raw.setdefault(section, {})
+        if isinstance(table, dict):  # otherwise validation reports the file's mistake
+            table[key] = _from_environment(name, value, _kind(section, key))
+            origins[(section, key)] = name
+    return origins
+
+
+def _setting_named(variable: str) -> tuple[str, str]:
+    section, _, key = variable.removeprefix(ENV_PREFIX).lower().partition("_")
+    if section not in _SECTIONS:
+        raise ConfigError(
+            f"environment {variable}: no such setting; sections are {', '.join(_SECTIONS)}"
+        )
+    if key not in _SECTIONS[section].model_fields:
+        keys = ", ".join(_SECTIONS[section].model_fields)
+        raise ConfigError(f"environment {variable}: no such setting; [{section}] has {keys}")
+    return section, key
+
+
+def _from_environment(variable: str, value: str, kind: object) -> object:
+    if kind is bool:
+        flag = value.strip().lower()
+        if flag in ("true", "yes", "on", "1"):
+            return True
+        if flag in ("false", "no", "off", "0"):
+            return False
+        raise ConfigError(f"environment {variable}: not a boolean (use true or false): {value!r}")
+    if kind is int:
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ConfigError(f"environment {variable}: not an integer: {value!r}") from None
+    if kind is Path:
+        return Path(value).absolute()
+    return value
+
+
+def _fill_defaults(raw: Table, default_data_dir: Path) -> None:
+    for section in _SECTIONS:
+        raw.setdefault(section, {})
+    server = raw["server"]
+    if not isinstance(server, dict):
+        return
+    if "hostname" not in server:
+        server["hostname"] = _default_hostname()
+    data_dir = server.setdefault("data_dir", default_data_dir)
+    if not isinstance(data_dir, Path):
+        data_dir = default_data_dir  # validation names the bad value; derive from something
+    for (section, key), derive in _DERIVED.items():
+        table = raw[section]
+        if isinstance(table, dict) and key not in table:
+            table[key] = derive(data_dir)
+
+
+def _default_hostname() -> str:
+    # getfqdn may consult the resolver; this runs once at start-up, before serving.
+    name = socket.getfqdn().lower()
+    return name if host_name_problem(name) is None else "localhost"
+
+
+def _describe(error: ErrorDetails, label: str, origins: Mapping[tuple[str, str], str]) -> str:
+    loc = error["loc"]
+    section = str(loc[0])
+    key = str(loc[1]) if len(loc) > 1 else None
+    variable = origins.get((section, key)) if key is not None else None
+    if variable is not None:  # the variable's name already says which key
+        return f"environment {variable}: {_problem(error, section, key)}"
+    where = f"[{section}]" if key is None else f"[{section}] {key}"
+    return f"{label}: {where}: {_problem(error, section, key)}"
+
+
+def _problem(error: ErrorDetails, section: str, key: str | None) -> str:
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden" and key is None:
+        return f"unknown section; sections are {', '.join(_SECTIONS)}"
+    if kind == "extra_forbidden":
+        return f"unknown key; [{section}] has {', '.join(_SECTIONS[section].model_fields)}"
+    if kind in ("model_type", "model_attributes_type"):
+        return "must be a table of keys"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be an integer (got {value!r})"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false (got {value!r})"
+    if kind == "string_type":
+        return f"must be a string (got {value!r})"
+    if kind == "path_type":
+        return f"must be a path (got {value!r})"
+    return error["msg"]
+
+
+def render_default_toml(data_dir: Path, hostname: str) -> str:
+    """The file `mailhost init` writes into `data_dir`; loading it gives the defaults."""
+    try:
+        checked = _host_name(hostname)
+    except PydanticCustomError as exc:
+        raise ConfigError(f"hostname: {exc.message()}") from None
+    lines = [
+        "# mailhost configuration. Any key can be overridden from the environment as",
+        "# MAILHOST_<SECTION>_<KEY>, for example MAILHOST_MX_PORT=25.",
+        "# Commented keys show defaults derived from the data directory.",
+    ]
+    for section, model in _SECTIONS.items():
+        lines += ["", f"# {model.__doc__}", f"[{section}]"]
+        for key, field in model.model_fields.items():
+            if (section, key) == ("server", "hostname"):
+                lines.append(f"hostname = {_toml(checked)}")
+            elif (section, key) in _DERIVED:
+                derived = _DERIVED[(section, key)](data_dir.absolute())
+                lines.append(f"# {key} = {_toml(derived)}")
+            else:
+                lines.append(f"{key} = {_toml(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    # JSON strings are valid TOML basic strings when non-ASCII is left unescaped
+    # (TOML forbids the surrogate escapes json.dumps would otherwise write).
+    return json.dumps("" if value is None else str(value), ensure_ascii=False)

@@ -1,0 +1,154 @@
+"""SqlFacilities: the POP3 mailboxes and SMTP accounts given to users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, case, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailhost.errors import MailboxExists, SmtpAccountExists
+from mailhost.model.facilities import SenderScope, SmtpFacilities
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
+from mailhost.model.records import MailboxRecord, SmtpAccountRecord, UserRecord
+from mailhost.storage.database.directory import insert_unique
+from mailhost.storage.database.tables import Domain, DomainUser, Mailbox, SmtpAccount
+
+
+def _mailbox(row: Mailbox, user: DomainUser, domain: Domain) -> MailboxRecord:
+    return MailboxRecord(
+        id=row.id,
+        user_id=user.id,
+        customer_id=domain.customer_id,
+        address=EmailAddress(user.username, DomainName(domain.name)),
+        quota=None if row.quota_bytes is None else ByteSize(row.quota_bytes),
+        used_bytes=row.used_bytes,
+    )
+
+
+def _smtp(row: SmtpAccount, user: DomainUser, domain: Domain) -> SmtpAccountRecord:
+    facilities = SmtpFacilities(
+        relay=row.relay,
+        sender_scope=SenderScope(row.sender_scope),
+        hourly_limit=row.hourly_limit,
+        max_recipients=row.max_recipients,
+        max_message_size=None if row.max_message_bytes is None else ByteSize(row.max_message_bytes),
+    )
+    return SmtpAccountRecord(
+        row.id, user.id, EmailAddress(user.username, DomainName(domain.name)), facilities
+    )
+
+
+def _mailbox_query() -> Select[Mailbox, DomainUser, Domain]:
+    return (
+        select(Mailbox, DomainUser, Domain)
+        .join(DomainUser, Mailbox.user_id == DomainUser.id)
+        .join(Domain, DomainUser.domain_id == Domain.id)
+        .order_by(DomainUser.username)
+    )
+
+
+def _smtp_query() -> Select[SmtpAccount, DomainUser, Domain]:
+    return (
+        select(SmtpAccount, DomainUser, Domain)
+        .join(DomainUser, SmtpAccount.user_id == DomainUser.id)
+        .join(Domain, DomainUser.domain_id == Domain.id)
+        .order_by(DomainUser.username)
+    )
+
+
+class SqlFacilities:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_mailbox(self, user: UserRecord, quota: ByteSize | None) -> MailboxRecord:
+        row = Mailbox(
+            user_id=user.id, quota_bytes=None if quota is None else quota.bytes, used_bytes=0
+        )
+        await insert_unique(
+            self._session, row, MailboxExists(f"user {user.address} already has a POP3 mailbox")
+        )
+        return MailboxRecord(row.id, user.id, user.customer_id, user.address, quota, 0)
+
+    async def mailbox_of(self, user_id: int) -> MailboxRecord | None:
+        found = (
+            await self._session.execute(_mailbox_query().where(Mailbox.user_id == user_id))
+        ).first()
+        return None if found is None else _mailbox(*found)
+
+    async def mailboxes(self, domain_id: int) -> Sequence[MailboxRecord]:
+        rows = await self._session.execute(_mailbox_query().where(Domain.id == domain_id))
+        return [_mailbox(*row) for row in rows]
+
+    async def remove_mailbox(self, user_id: int) -> None:
+        await self._session.execute(delete(Mailbox).where(Mailbox.user_id == user_id))
+
+    async def set_mailbox_used(self, mailbox_id: int, used_bytes: int) -> None:
+        await self._session.execute(
+            update(Mailbox).where(Mailbox.id == mailbox_id).values(used_bytes=used_bytes)
+        )
+
+    async def add_mailbox_used(self, mailbox_id: int, delta: int) -> None:
+        # One UPDATE with arithmetic in SQL: concurrent deliveries never lose an increment.
+        grown = Mailbox.used_bytes + delta
+        await self._session.execute(
+            update(Mailbox)
+            .where(Mailbox.id == mailbox_id)
+            .values(used_bytes=case((grown < 0, 0), else_=grown))
+        )
+
+    async def add_smtp_account(
+        self, user: UserRecord, facilities: SmtpFacilities
+    ) -> SmtpAccountRecord:
+        size = facilities.max_message_size
+        row = SmtpAccount(
+            user_id=user.id,
+            relay=facilities.relay,
+            sender_scope=facilities.sender_scope.value,
+            hourly_limit=facilities.hourly_limit,
+            max_recipients=facilities.max_recipients,
+            max_message_bytes=None if size is None else size.bytes,
+        )
+        await insert_unique(
+            self._session,
+            row,
+            SmtpAccountExists(f"user {user.address} already has an SMTP account"),
+        )
+        return SmtpAccountRecord(row.id, user.id, user.address, facilities)
+
+    async def smtp_account_of(self, user_id: int) -> SmtpAccountRecord | None:
+        found = (
+            await self._session.execute(_smtp_query().where(SmtpAccount.user_id == user_id))
+        ).first()
+        return None if found is None else _smtp(*found)
+
+    async def smtp_accounts(self, domain_id: int) -> Sequence[SmtpAccountRecord]:
+        rows = await self._session.execute(_smtp_query().where(Domain.id == domain_id))
+        return [_smtp(*row) for row in rows]
+
+    async def remove_smtp_account(self, user_id: int) -> None:
+        await self._session.execute(delete(SmtpAccount).where(SmtpAccount.user_id == user_id))
+
+    async def count_accounts(self, customer_id: int) -> int:
+        """Mailboxes plus SMTP accounts of the customer: the plan's "POP3/SMTP accounts"."""
+        total = 0
+        for table in (Mailbox, SmtpAccount):
+            count = await self._session.scalar(
+                select(func.count())
+                .select_from(table)
+                .join(DomainUser, table.user_id == DomainUser.id)
+                .join(Domain, DomainUser.domain_id == Domain.id)
+                .where(Domain.customer_id == customer_id)
+            )
+            total += int(count or 0)
+        return total
+
+    async def storage_used(self, customer_id: int) -> int:
+        used = await self._session.scalar(
+            select(func.coalesce(func.sum(Mailbox.used_bytes), 0))
+            .join(DomainUser, Mailbox.user_id == DomainUser.id)
+            .join(Domain, DomainUser.domain_id == Domain.id)
+            .where(Domain.customer_id == customer_id)
+        )
+        return int(used or 0)

@@ -1,0 +1,62 @@
+"""One transaction per service call: repositories share a session; commit or roll back."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mailhost.storage.database.directory import SqlDirectory
+from mailhost.storage.database.facilities import SqlFacilities
+from mailhost.storage.database.usage import SqlAuditLog, SqlUsage
+
+
+class SqlUnitOfWork:
+    """`async with uow:` opens the transaction; leaving without commit() rolls it back."""
+
+    directory: SqlDirectory
+    facilities: SqlFacilities
+    usage: SqlUsage
+    audit: SqlAuditLog
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        session = self._sessions()
+        await session.begin()
+        self._session = session
+        self.directory = SqlDirectory(session)
+        self.facilities = SqlFacilities(session)
+        self.usage = SqlUsage(session)
+        self.audit = SqlAuditLog(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._session
+        self._session = None
+        if session is not None:
+            try:
+                await session.rollback()  # a no-op after commit()
+            finally:
+                await session.close()
+
+    async def commit(self) -> None:
+        assert self._session is not None, "commit() outside `async with`"
+        await self._session.commit()
+
+
+class SqlUnitsOfWork:
+    """Factory handed to the services: each call is a fresh transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions)

@@ -1,0 +1,339 @@
+"""Mailboxes as Maildirs: tmp → fsync → link into new → fsync dir; the UIDL is the unique name.
+
+Layout: `<root>/<domain A-label>/<local part>/{tmp,new,cur}` (https://cr.yp.to/proto/maildir.html).
+A message name is `<sec>.M<usec>P<pid>Q<n>R<hex>.<host>,S=<size>`; the `,S=` field
+(Dovecot's) gives the size without a stat. The uid is the name without the
+`:2,<flags>` info, so it stays the same whether the file sits in new/ or cur/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from mailhost.interfaces import MessageUid, StoredMessage
+from mailhost.model.records import MailboxRef
+from mailhost.storage import locks
+
+CHUNK = 64 * 1024
+LOCK_NAME = ".mailhost.lock"
+_SUBDIRS = ("tmp", "new", "cur")
+_INFO = ":"  # Maildir info separator: "<unique>:2,<flags>"
+# RFC 1939 §7: a UIDL is at most 70 characters; a short host label keeps our names under it.
+_HOST_CHARS = 16
+_STAMP = re.compile(r"^(\d+)(?:\.M(\d+))?")
+_SIZE_FIELD = re.compile(r",S=(\d+)(?=,|$)")
+_T = TypeVar("_T")
+
+
+class MessageGone(LookupError):
+    """The uid names no message in the mailbox: never delivered there, or deleted since."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    uid: MessageUid
+    path: Path
+    size: int
+
+
+class MaildirStore:
+    """The MailStore of mailhost: one Maildir per mailbox under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._names = _NameMaker(_host_label(socket.gethostname()))
+
+    def maildir_path(self, mailbox: MailboxRef) -> Path:
+        """Where the mailbox lives; refuses names that could escape `root`."""
+        domain = _path_segment(mailbox.address.domain.ascii, "domain")
+        local = _path_segment(mailbox.address.local, "local part")
+        return self.root / domain / local
+
+    async def deliver(self, mailbox: MailboxRef, message: bytes) -> StoredMessage:
+        """Store a copy; the file and its directory entry are fsynced when this returns."""
+        maildir = self.maildir_path(mailbox)
+        name = self._names.next(len(message))
+        await asyncio.to_thread(_store, maildir, name, message)
+        return StoredMessage(name, len(message))
+
+    async def list(self, mailbox: MailboxRef) -> Sequence[StoredMessage]:
+        """Messages of new/ and cur/ in arrival order; creates the Maildir if missing."""
+        maildir = self.maildir_path(mailbox)
+        entries = await asyncio.to_thread(_listing, maildir)
+        return [StoredMessage(entry.uid, entry.size) for entry in entries]
+
+    async def read(self, mailbox: MailboxRef, uid: MessageUid) -> AsyncGenerator[bytes, None]:
+        """The message in chunks of at most CHUNK bytes (none for an empty message).
+
+        Raises MessageGone from the first iteration if there is no such message, so
+        a caller can pull the first chunk before committing to a positive reply.
+        A message deleted while being read is still read to its end (POSIX unlink).
+        It is a generator so that a caller stopping early (TOP, a client gone) can
+        `aclose()` it and close the file now rather than at garbage collection.
+        """
+        maildir = self.maildir_path(mailbox)
+        source = await _in_thread(lambda: _open_message(maildir, uid), _MessageFile.close)
+        try:
+            while chunk := await asyncio.to_thread(source.read, CHUNK):
+                yield chunk
+        finally:
+            source.close()
+
+    async def delete(self, mailbox: MailboxRef, uids: Collection[MessageUid]) -> int:
+        """Unlink the messages and fsync their directories; uids already gone count 0."""
+        maildir = self.maildir_path(mailbox)
+        return await asyncio.to_thread(_remove, maildir, frozenset(uids))
+
+    async def usage(self, mailbox: MailboxRef) -> int:
+        """Bytes of the messages in new/ and cur/ now (0 for a Maildir never created)."""
+        maildir = self.maildir_path(mailbox)
+        entries = await asyncio.to_thread(_scan, maildir)
+        return sum(entry.size for entry in entries.values())
+
+    @asynccontextmanager
+    async def exclusive(self, mailbox: MailboxRef) -> AsyncIterator[None]:
+        """Hold the mailbox across processes; raises MailboxInUse at once if held."""
+        maildir = self.maildir_path(mailbox)
+        await asyncio.to_thread(_ensure_maildir, maildir)
+        lock = await locks.acquire(maildir / LOCK_NAME, str(mailbox.address))
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+class _NameMaker:
+    """Unique Maildir names whose stamps strictly increase within this store."""
+
+    def __init__(self, host: str) -> None:
+        self._host = host
+        self._lock = threading.Lock()
+        self._last_us = 0
+        self._counter = 0
+
+    def next(self, size: int) -> str:
+        with self._lock:
+            # Never repeat or go back, even if the wall clock does, so that
+            # arrival order (the stamp) is the order deliveries were made.
+            self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
+            self._counter += 1
+            stamp, counter = self._last_us, self._counter
+        seconds, micros = divmod(stamp, 1_000_000)
+        unique = f"M{micros:06d}P{os.getpid()}Q{counter}R{secrets.token_hex(4)}"
+        return f"{seconds}.{unique}.{self._host},S={size}"
+
+
+class _MessageFile:
+    """An open message; the fd is closed by close() or, if a read is in flight, after it.
+
+    A cancelled reader's thread may still be inside os.read; closing the fd under
+    it could let a newly opened file reuse the number and be read instead.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._guard = threading.Lock()
+        self._reading = False
+        self._closed = False
+
+    def read(self, size: int) -> bytes:
+        with self._guard:
+            if self._closed:
+                return b""
+            self._reading = True
+        try:
+            return os.read(self._fd, size)
+        finally:
+            with self._guard:
+                self._reading = False
+                if self._closed:
+                    os.close(self._fd)
+
+    def close(self) -> None:
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            if self._reading:
+                return
+        os.close(self._fd)
+
+
+async def _in_thread(work: Callable[[], _T], abandon: Callable[[_T], None]) -> _T:
+    """Run `work` in a thread; if we are cancelled first, `abandon` its result when it comes."""
+    future = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(partial(_abandon, abandon))
+        raise
+
+
+def _abandon(abandon: Callable[[_T], None], done: asyncio.Future[_T]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        abandon(done.result())
+
+
+def _host_label(hostname: str) -> str:
+    # The Maildir spec forbids '/' and ':' in names; ',' would break the ,S= field.
+    label = re.sub(r"[^A-Za-z0-9-]", "_", hostname.split(".")[0])[:_HOST_CHARS]
+    return label or "localhost"
+
+
+def _path_segment(value: str, what: str) -> str:
+    if not value or "/" in value or "\0" in value or value.startswith("."):
+        raise ValueError(f"{what} {value!r} cannot name a maildir directory")
+    return value
+
+
+def _is_uid(uid: str) -> bool:
+    return bool(uid) and not uid.startswith(".") and not any(c in uid for c in "/:\0")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dir(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    # fsync the parent too, or a crash could forget the directory and the mail in it.
+    _fsync_dir(path.parent)
+
+
+def _ensure_maildir(maildir: Path) -> None:
+    if all((maildir / sub).is_dir() for sub in _SUBDIRS):
+        return
+    maildir.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in (maildir.parent, maildir, *(maildir / sub for sub in _SUBDIRS)):
+        _make_dir(directory)
+
+
+def _write_synced(path: Path, message: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with open(fd, "wb") as out:
+        out.write(message)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _discard(path: Path) -> None:
+    # Best effort: another error is already on its way up.
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _store(maildir: Path, name: str, message: bytes) -> None:
+    _ensure_maildir(maildir)
+    staged, final = maildir / "tmp" / name, maildir / "new" / name
+    linked = False
+    try:
+        _write_synced(staged, message)
+        # link, not rename: it fails instead of replacing a message of the same name.
+        os.link(staged, final)
+        linked = True
+        os.unlink(staged)
+        _fsync_dir(final.parent)
+    except BaseException:
+        _discard(staged)
+        if linked:
+            _discard(final)  # we report failure, so the sender will retry: no duplicate
+        raise
+
+
+def _size(uid: str, path: Path) -> int | None:
+    field = _SIZE_FIELD.search(uid)
+    if field is not None:
+        return int(field.group(1))
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _scan(maildir: Path) -> dict[MessageUid, _Entry]:
+    """The messages of new/ and cur/ by uid; tmp/ is never looked at."""
+    found: dict[MessageUid, _Entry] = {}
+    for sub in ("new", "cur"):
+        try:
+            with os.scandir(maildir / sub) as names:
+                for item in names:
+                    uid = item.name.split(_INFO, 1)[0]
+                    if item.name.startswith(".") or uid in found or not item.is_file():
+                        continue  # a uid seen twice is mid-move from new/ to cur/
+                    size = _size(uid, Path(item.path))
+                    if size is not None:
+                        found[uid] = _Entry(uid, Path(item.path), size)
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _arrival(entry: _Entry) -> tuple[int, int, str]:
+    stamp = _STAMP.match(entry.uid)
+    if stamp is None:
+        return (0, 0, entry.uid)
+    return (int(stamp.group(1)), int(stamp.group(2) or 0), entry.uid)
+
+
+def _listing(maildir: Path) -> list[_Entry]:
+    _ensure_maildir(maildir)
+    return sorted(_scan(maildir).values(), key=_arrival)
+
+
+def _candidates(maildir: Path, uid: str) -> Iterator[Path]:
+    yield maildir / "new" / uid
+    yield maildir / "cur" / uid
+    for sub in ("cur", "new"):
+        try:
+            with os.scandir(maildir / sub) as names:
+                yield from (Path(i.path) for i in names if i.name.startswith(uid + _INFO))
+        except FileNotFoundError:
+            continue
+
+
+def _open_message(maildir: Path, uid: str) -> _MessageFile:
+    if _is_uid(uid):
+        for path in _candidates(maildir, uid):
+            try:
+                return _MessageFile(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+            except FileNotFoundError:
+                continue  # moved between new/ and cur/, or deleted: try the next place
+    raise MessageGone(f"message {uid!r} is not in {maildir}")
+
+
+def _remove(maildir: Path, uids: frozenset[MessageUid]) -> int:
+    present = _scan(maildir)
+    freed = 0
+    touched: set[Path] = set()
+    for uid in uids:
+        entry = present.get(uid)
+        if entry is None:
+            continue
+        try:
+            entry.path.unlink()
+        except FileNotFoundError:
+            continue  # deleted meanwhile by another session: it freed the bytes
+        freed += entry.size
+        touched.add(entry.path.parent)
+    for directory in touched:
+        _fsync_dir(directory)  # or a crash could bring the deleted mail back
+    return freed
