@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -72,19 +73,44 @@ def postgres_template() -> Iterator[str]:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@dataclass(frozen=True)
+class Databases:
+    """Makes fresh migrated databases of one backend, each a copy of the template."""
+
+    backend: str
+    template: str
+    scratch: Path
+    made: list[str] = field(default_factory=list)
+
+    def new(self) -> str:
+        if self.backend == "sqlite":
+            path = self.scratch / f"mailhost-{secrets.token_hex(4)}.db"
+            shutil.copy(self.template, path)
+            return f"sqlite+aiosqlite:///{path}"
+        name = f"mailhost_t_{secrets.token_hex(6)}"
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        self.made.append(name)
+        return f"postgresql+asyncpg://{PG_HOST_URL.split('://', 1)[1]}/{name}"
+
+    def drop_all(self) -> None:
+        for name in self.made:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
     if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "mailhost.db"
-        shutil.copy(template, path)
-        yield f"sqlite+aiosqlite:///{path}"
-        return
-    template_name: str = request.getfixturevalue("postgres_template")
-    name = f"mailhost_t_{secrets.token_hex(6)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    yield f"postgresql+asyncpg://{PG_HOST_URL.split('://', 1)[1]}/{name}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        template = str(request.getfixturevalue("sqlite_template"))
+    else:
+        template = request.getfixturevalue("postgres_template")
+    made = Databases(request.param, template, tmp_path)
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture
+def database_url(databases: Databases) -> str:
+    return databases.new()
 
 
 @pytest.fixture
