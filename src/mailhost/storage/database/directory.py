@@ -143,8 +143,7 @@ class SqlDirectory:
         query = select(Customer, Plan).join(Plan, Customer.plan_id == Plan.id)
         rows = await self._session.execute(query.order_by(Customer.login))
         return [
-            CustomerRecord(c.id, c.login, c.contact_email, _plan(p), c.enabled)
-            for c, p in rows
+            CustomerRecord(c.id, c.login, c.contact_email, _plan(p), c.enabled) for c, p in rows
         ]
 
     async def add_domain(
