@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, Strict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from mailhost.errors import ConfigError, InvalidSize
@@ -137,6 +145,29 @@ def _smarthost(value: object) -> Smarthost | None:
     return Smarthost(host, port)
 
 
+def _routes(value: object) -> dict[str, Smarthost]:
+    """`{"example.net" = "127.0.0.1:2526"}` in the file, `example.net=127.0.0.1:2526,...` in env."""
+    if isinstance(value, str):
+        pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise _refuse(
+                "routes", 'must be domain=host:port pairs separated by "," (got {got})', got=value
+            )
+        value = {domain: target for domain, _, target in pairs}
+    if not isinstance(value, dict):
+        raise _refuse("routes", 'must be a table such as {"example.net" = "relay.example.net:25"}')
+    routes: dict[str, Smarthost] = {}
+    for raw_domain, target in value.items():
+        domain = str(raw_domain).strip().lower().removesuffix(".")
+        if host_name_problem(domain) is not None:
+            raise _refuse("routes", "route key must be a domain name (got {got})", got=raw_domain)
+        hop = target if isinstance(target, Smarthost) else _smarthost(str(target).strip())
+        if hop is None:
+            raise _refuse("routes", "route for {domain} needs host:port", domain=domain)
+        routes[domain] = hop
+    return routes
+
+
 def _host_or_ip(value: str) -> str | None:
     lowered = value.lower()
     return lowered if host_name_problem(lowered) is None else None
@@ -160,6 +191,7 @@ Positive = Annotated[int, Strict(), _at_least(1)]
 NonNegative = Annotated[int, Strict(), _at_least(0)]
 Size = Annotated[ByteSize, PlainValidator(_size)]
 OptionalSmarthost = Annotated[Smarthost | None, PlainValidator(_smarthost)]
+StaticRoutes = Annotated[dict[str, Smarthost], PlainValidator(_routes)]
 DatabaseUrl = Annotated[str, Strict(), AfterValidator(_database_url)]
 
 
@@ -244,6 +276,11 @@ class DeliverySettings(_Section):
     """Outbound delivery: smarthost ("" = deliver to MX hosts), retries, expiry, DKIM."""
 
     smarthost: OptionalSmarthost = None
+    # AUTH at the smarthost (empty: none); only ever sent after STARTTLS succeeded.
+    smarthost_username: str = ""
+    smarthost_password: str = ""
+    # Per-domain next hops that win over the smarthost and MX: {"example.net" = "10.0.0.5:25"}.
+    routes: StaticRoutes = Field(default_factory=dict)
     queue_lifetime_hours: Positive = 120
     retry_base_seconds: Positive = 60
     dkim: Flag = True
@@ -432,22 +469,27 @@ def _describe(error: ErrorDetails, label: str, origins: Mapping[tuple[str, str],
     return f"{label}: {where}: {_problem(error, section, key)}"
 
 
+# pydantic's error types for the built-in kinds, in this file's words.
+_TYPE_PROBLEMS = {
+    "model_type": "must be a table of keys",
+    "int_type": "must be an integer (got {!r})",
+    "int_parsing": "must be an integer (got {!r})",
+    "int_from_float": "must be an integer (got {!r})",
+    "bool_type": "must be true or false (got {!r})",
+    "bool_parsing": "must be true or false (got {!r})",
+    "string_type": "must be a string (got {!r})",
+    "path_type": "must be a path (got {!r})",
+}
+
+
 def _problem(error: ErrorDetails, section: str, key: str | None) -> str:
-    kind, value = error["type"], error.get("input")
+    kind = error["type"]
     if kind == "extra_forbidden" and key is None:
         return f"unknown section; sections are {', '.join(_SECTIONS)}"
     if kind == "extra_forbidden":
         return f"unknown key; [{section}] has {', '.join(_SECTIONS[section].model_fields)}"
-    if kind in ("model_type", "model_attributes_type"):
-        return "must be a table of keys"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"must be an integer (got {value!r})"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"must be true or false (got {value!r})"
-    if kind == "string_type":
-        return f"must be a string (got {value!r})"
-    if kind == "path_type":
-        return f"must be a path (got {value!r})"
+    if kind in _TYPE_PROBLEMS:
+        return _TYPE_PROBLEMS[kind].format(error.get("input"))
     return error["msg"]
 
 
@@ -471,7 +513,7 @@ def render_default_toml(data_dir: Path, hostname: str) -> str:
                 derived = _DERIVED[(section, key)](data_dir.absolute())
                 lines.append(f"# {key} = {_toml(derived)}")
             else:
-                lines.append(f"{key} = {_toml(field.default)}")
+                lines.append(f"{key} = {_toml(field.get_default(call_default_factory=True))}")
     return "\n".join(lines) + "\n"
 
 
@@ -480,6 +522,8 @@ def _toml(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml(str(k))} = {_toml(str(v))}" for k, v in value.items()) + "}"
     # JSON strings are valid TOML basic strings when non-ASCII is left unescaped
     # (TOML forbids the surrogate escapes json.dumps would otherwise write).
     return json.dumps("" if value is None else str(value), ensure_ascii=False)

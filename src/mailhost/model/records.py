@@ -109,3 +109,12 @@ class LoginRecord:
     password_hash: str
     enabled: bool
     mailbox: MailboxRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientRecord:
+    """What one lookup tells the MX about an address of a hosted domain."""
+
+    domain_enabled: bool
+    user_enabled: bool | None  # None: no such user
+    mailbox: MailboxRecord | None

@@ -1,0 +1,149 @@
+"""Trace headers (RFC 5321 §4.4), the bare CR/LF check against smuggling, and From: addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from email.policy import default as email_policy
+from email.utils import format_datetime
+from enum import StrEnum
+
+from mailhost.model.names import EmailAddress
+
+CRLF = b"\r\n"
+# RFC 5322 §2.1.1: lines SHOULD be at most 78 characters; fold between clauses.
+FOLD_AT = 78
+# RFC 1035 §2.3.4 / RFC 5321 §4.5.3.1.2: no legitimate HELO name is longer.
+MAX_HELO = 255
+
+# RFC 5321 §4.1.2 Domain (sub-domain labels, no trailing dot) and §4.1.3 address literals.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_ADDRESS_LITERAL = re.compile(r"\[(?:[0-9.]+|IPv6:[0-9A-Fa-f:.]+)\]")
+# Comment text (RFC 5322 §3.2.2 ctext) without backslash and parentheses.
+_COMMENT_UNSAFE = re.compile(r"[^\x21-\x27\x2a-\x5b\x5d-\x7e]")
+# A CR not followed by LF, or an LF not preceded by CR.
+_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# RFC 5322 §2.2: a header field is a line starting with its name; continuation lines
+# (folding, §2.2.3) start with white space. The header section ends at the first empty line.
+_HEADER_END = re.compile(rb"\r\n\r\n|\A\r\n")
+_FROM_FIELD = re.compile(rb"(?im)^from[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)")
+
+
+class WithProtocol(StrEnum):
+    """The `with` clause of a Received header (RFC 3848, RFC 5321 §4.4)."""
+
+    SMTP = "SMTP"  # HELO
+    ESMTP = "ESMTP"  # EHLO
+    ESMTPS = "ESMTPS"  # EHLO after STARTTLS
+    ESMTPA = "ESMTPA"  # EHLO and AUTH (RFC 3848 §2)
+    ESMTPSA = "ESMTPSA"  # EHLO, TLS and AUTH (RFC 3848 §3)
+
+
+def first_bare_line_ending(data: bytes) -> int | None:
+    """Offset of the first CR or LF that is not part of a CRLF pair, or None.
+
+    RFC 5321 §2.3.8 allows CR and LF in mail data only as the pair CRLF. Receivers
+    disagree about bare ones, which is what SMTP smuggling (CVE-2023-51764/51765/51766)
+    exploits: `\\n.\\n` ends the message for one server and not for the next.
+    """
+    pairs = data.count(CRLF)
+    # Fast path, in C: every CR and every LF belongs to a pair.
+    if data.count(b"\r") == pairs and data.count(b"\n") == pairs:
+        return None
+    match = _BARE.search(data)
+    return None if match is None else match.start()
+
+
+def address_literal(ip: str) -> str:
+    """`[192.0.2.1]` or `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3)."""
+    address = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"[{address.ipv4_mapped}]"
+        return f"[IPv6:{address.compressed}]"
+    return f"[{address}]"
+
+
+def received_header(
+    *,
+    helo: str | None,
+    peer_ip: str | None,
+    hostname: str,
+    protocol: WithProtocol,
+    queue_id: str,
+    recipient: EmailAddress | None,
+    now: datetime,
+) -> bytes:
+    """`Received: from <helo> ([ip]) by <hostname> with ESMTP id <id> for <rcpt>; <date>` CRLF.
+
+    The grammar is RFC 5321 §4.4 Time-stamp-line: the From-domain is the HELO name
+    when it is a valid Domain or address literal, otherwise the peer's address
+    literal with the HELO name in a comment (the name is client input, never trusted
+    to be syntax). No reverse DNS lookup is made. `for` names the recipient only when
+    there is exactly one, so copies do not reveal the other recipients.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("the Received date needs a timezone (RFC 5322 §3.3)")
+    clauses = [_from_clause(helo, peer_ip), f"by {hostname}", f"with {protocol}", f"id {queue_id}"]
+    if recipient is not None:
+        clauses.append(f"for <{recipient}>")
+    clauses[-1] += ";"
+    clauses.append(format_datetime(now))
+    return _fold("Received:", clauses)
+
+
+def _from_clause(helo: str | None, peer_ip: str | None) -> str:
+    try:
+        literal = None if peer_ip is None else address_literal(peer_ip)
+    except ValueError:  # not an IP address (a Unix socket, say): leave it out
+        literal = None
+    name = (helo or "")[:MAX_HELO]
+    if _DOMAIN.fullmatch(name) or _ADDRESS_LITERAL.fullmatch(name):
+        return f"from {name}" if literal is None else f"from {name} ({literal})"
+    shown = _COMMENT_UNSAFE.sub("?", name)
+    comment = f" (helo={shown})" if shown else ""
+    return f"from {literal or 'unknown'}{comment}"
+
+
+def _fold(name: str, clauses: list[str]) -> bytes:
+    """Join clauses with spaces, folding (CRLF TAB, RFC 5322 §2.2.3) before one that would
+    push the line past FOLD_AT. A single clause is never split."""
+    lines = [name]
+    for clause in clauses:
+        if len(lines[-1]) + 1 + len(clause) > FOLD_AT and lines[-1] != name:
+            lines.append(f"\t{clause}")
+        else:
+            lines[-1] += f" {clause}"
+    return "\r\n".join(lines).encode("ascii") + CRLF
+
+
+def author_addresses(message: bytes) -> list[str] | None:
+    """The addr-specs in the From: fields of `message`'s header (RFC 5322 §3.6.2).
+
+    None when there is no From: field at all. An empty string stands for a
+    mailbox that could not be parsed, so the caller can refuse it rather than
+    overlook it. Encoded words are not decoded: an addr-spec is ASCII here,
+    since SMTPUTF8 is not offered (RFC 6531).
+    """
+    end = _HEADER_END.search(message)
+    header = message if end is None else message[: end.start()]
+    fields = [m.group(1).decode("ascii", "replace") for m in _FROM_FIELD.finditer(header)]
+    if not fields:
+        return None
+    addresses: list[str] = []
+    for field in fields:
+        addresses += _addr_specs(re.sub(r"\r\n(?=[ \t])", "", field))
+    return addresses
+
+
+def _addr_specs(value: str) -> list[str]:
+    try:
+        parsed = email_policy.header_factory("From", value)
+        found = [mailbox.addr_spec for mailbox in getattr(parsed, "addresses", ())]
+    except Exception:  # the stdlib parser has crash bugs (AttributeError on ".:")
+        return [""]  # unparsable: the caller refuses it
+    if getattr(parsed, "defects", ()) or not found:
+        return [""]
+    return [address if "@" in address else "" for address in found]

@@ -1,0 +1,99 @@
+"""The shared Authenticator on a real database: argon2id, success cache, throttling."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from mailhost.model.actors import ProviderActor
+from mailhost.model.logins import Authenticated, BadCredentials, ClientInfo, Throttled
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.runtime import Runtime
+from mailhost.services.authentication import AuthenticationService
+from mailhost.services.throttle import MemoryThrottle
+from mailhost.storage.database.unit_of_work import SqlLoginDirectory
+from tests.conftest import cheap_passwords
+
+OP = ProviderActor("test")
+PW = "correct horse battery"
+CLIENT = ClientInfo("127.0.0.1", "pop3")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def bob(runtime: Runtime) -> EmailAddress:
+    await runtime.services.accounts.add_customer(OP, "acme", "Bulk Hosting", "b@acme.test", PW)
+    await runtime.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
+    address = EmailAddress.hosted("bob@example.test")
+    await runtime.services.users.add_user(OP, address, PW)
+    await runtime.services.users.add_mailbox(OP, address, None)
+    return address
+
+
+def service(runtime: Runtime, clock: Clock, *, cache: float = 300) -> AuthenticationService:
+    throttle = MemoryThrottle(
+        max_failures_per_address=10, max_failures_per_account=3, window_seconds=900, clock=clock
+    )
+    return AuthenticationService(
+        SqlLoginDirectory(runtime.units),
+        cheap_passwords(),
+        throttle,
+        cache_seconds=cache,
+        clock=clock,
+    )
+
+
+async def test_right_password_authenticates_with_mailbox(
+    runtime: Runtime, bob: EmailAddress
+) -> None:
+    outcome = await service(runtime, Clock()).authenticate("Bob@Example.test", PW, CLIENT)
+    assert isinstance(outcome, Authenticated)
+    assert outcome.login.address == bob
+    assert outcome.login.mailbox is not None
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(
+    runtime: Runtime, bob: EmailAddress, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = service(runtime, Clock())
+    with caplog.at_level(logging.INFO, logger="mailhost.auth"):
+        assert isinstance(
+            await auth.authenticate(str(bob), "wrong password!", CLIENT), BadCredentials
+        )
+        assert isinstance(await auth.authenticate("eve@example.test", PW, CLIENT), BadCredentials)
+        assert isinstance(await auth.authenticate("not an address", PW, CLIENT), BadCredentials)
+    assert "wrong password!" not in caplog.text
+    assert PW not in caplog.text
+
+
+async def test_password_change_invalidates_cached_success(
+    runtime: Runtime, bob: EmailAddress
+) -> None:
+    auth = service(runtime, Clock())
+    assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), Authenticated)
+    await runtime.services.users.change_password(OP, bob, "a brand new passphrase")
+    assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), BadCredentials)
+    outcome = await auth.authenticate(str(bob), "a brand new passphrase", CLIENT)
+    assert isinstance(outcome, Authenticated)
+
+
+async def test_repeated_failures_throttle_the_account(runtime: Runtime, bob: EmailAddress) -> None:
+    clock = Clock()
+    auth = service(runtime, clock)
+    for _ in range(3):
+        assert isinstance(
+            await auth.authenticate(str(bob), "bad guess 123", CLIENT), BadCredentials
+        )
+    outcome = await auth.authenticate(str(bob), PW, CLIENT)
+    assert isinstance(outcome, Throttled)
+    assert outcome.retry_after > 0
+    clock.now += 901
+    assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), Authenticated)

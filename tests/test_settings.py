@@ -1,0 +1,268 @@
+"""Settings: defaults, the TOML file, environment overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from mailhost.errors import ConfigError
+from mailhost.model.quantities import ByteSize
+from mailhost.settings import (
+    CONFIG_NAME,
+    Settings,
+    Smarthost,
+    load_settings,
+    render_default_toml,
+)
+
+
+def write_config(directory: Path, text: str) -> Path:
+    path = directory / CONFIG_NAME
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_error(path: Path | None, data_dir: Path | None, environ: dict[str, str]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, data_dir, environ)
+    assert caught.value.code == "config_error"
+    return caught.value.message
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = load_settings(None, tmp_path, {})
+
+    assert settings.server.data_dir == tmp_path
+    assert settings.server.hostname in {socket.getfqdn().lower(), "localhost"}
+    assert settings.database.url == f"sqlite+aiosqlite:///{tmp_path}/mailhost.db"
+    assert (settings.mx.host, settings.mx.port, settings.mx.enabled) == ("127.0.0.1", 2525, True)
+    assert settings.mx.max_message_size == ByteSize(25_000_000)
+    assert (settings.submission.port, settings.submissions.port) == (2587, 2465)
+    assert (settings.pop3.port, settings.pop3s.port, settings.web.port) == (2110, 2995, 8080)
+    assert settings.pop3.allow_plaintext_auth is False
+    assert settings.pop3.idle_timeout == 600
+    assert settings.tls.certs_dir == tmp_path / "certs"
+    assert settings.tls.ca_dir == tmp_path / "ca"
+    assert settings.mail.maildir_root == tmp_path / "mail"
+    assert settings.delivery.smarthost is None
+    assert settings.delivery.queue_lifetime_hours == 120
+    assert settings.delivery.retry_base_seconds == 60
+    assert settings.delivery.dkim is True
+    assert settings.auth.cache_seconds == 300
+    assert settings.auth.max_failures_per_address == 10
+    assert settings.auth.max_failures_per_account == 5
+    assert settings.auth.failure_window_seconds == 900
+
+
+def test_values_from_the_file(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        """
+        [server]
+        hostname = "MX.Example.COM."
+        [mx]
+        host = "::1"
+        port = 0
+        max_message_size = "10MB"
+        [pop3]
+        allow_plaintext_auth = true
+        [tls]
+        certs_dir = "keys/certs"
+        [delivery]
+        smarthost = "relay.example.net:587"
+        """,
+    )
+
+    settings = load_settings(path, None, {})
+
+    assert settings.server.hostname == "mx.example.com"
+    assert (settings.mx.host, settings.mx.port) == ("::1", 0)
+    assert settings.mx.max_message_size == ByteSize(10_000_000)
+    assert settings.pop3.allow_plaintext_auth is True
+    assert settings.tls.certs_dir == tmp_path / "keys" / "certs"  # relative to the file
+    assert settings.tls.ca_dir == tmp_path / "ca"
+    assert settings.delivery.smarthost == Smarthost("relay.example.net", 587)
+
+
+def test_data_dir_in_the_file_moves_every_derived_path(tmp_path: Path) -> None:
+    path = write_config(tmp_path, '[server]\ndata_dir = "/srv/mailhost"\n')
+
+    settings = load_settings(path, None, {})
+
+    assert settings.server.data_dir == Path("/srv/mailhost")
+    assert settings.database.url == "sqlite+aiosqlite:////srv/mailhost/mailhost.db"
+    assert settings.mail.maildir_root == Path("/srv/mailhost/mail")
+
+
+def test_environment_beats_the_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path, '[mx]\nport = 25\nenabled = true\n[database]\nurl = "a://b"\n')
+    environ = {
+        "MAILHOST_MX_PORT": "2626",
+        "MAILHOST_MX_ENABLED": "false",
+        "MAILHOST_DATABASE_URL": "postgresql+asyncpg://mail@127.0.0.1/mail",
+        "MAILHOST_SERVER_HOSTNAME": "mail.example.org",
+        "MAILHOST_MX_MAX_MESSAGE_SIZE": "1GiB",
+        "MAILHOST_MAIL_MAILDIR_ROOT": "/var/mail/hosted",
+        "MAILHOST_DATA_DIR": "reserved for the CLI, not a setting",
+        "PATH": "/usr/bin",
+    }
+
+    settings = load_settings(path, None, environ)
+
+    assert settings.mx.port == 2626
+    assert settings.mx.enabled is False
+    assert settings.database.url == "postgresql+asyncpg://mail@127.0.0.1/mail"
+    assert settings.server.hostname == "mail.example.org"
+    assert settings.mx.max_message_size == ByteSize(2**30)
+    assert settings.mail.maildir_root == Path("/var/mail/hosted")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[mx]\nport = 70000\n", "[mx] port: must be between 0 and 65535 (got 70000)"),
+        ("[mx]\nport = -1\n", "[mx] port: must be between 0 and 65535 (got -1)"),
+        ('[mx]\nport = "25"\n', "[mx] port: must be an integer (got '25')"),
+        ("[mx]\nport = true\n", "[mx] port: must be an integer (got True)"),
+        (
+            '[mx]\nmax_message_size = "lots"\n',
+            "[mx] max_message_size: 'lots' is not a size; write a number with a unit",
+        ),
+        ("[mx]\nprot = 25\n", "[mx] prot: unknown key; [mx] has host, port, enabled"),
+        ("[smtp]\nport = 25\n", "[smtp]: unknown section; sections are server, database"),
+        ("mx = 25\n", "[mx]: must be a table of keys"),
+        ('[mx]\nenabled = "yes"\n', "[mx] enabled: must be true or false (got 'yes')"),
+        ('[mx]\nhost = "not a host"\n', "[mx] host: must be an IP address or a host name"),
+        ('[server]\nhostname = "a_b.example"\n', "[server] hostname: must be a host name"),
+        ("[pop3]\nidle_timeout = 0\n", "[pop3] idle_timeout: must be at least 1 (got 0)"),
+        ("[auth]\ncache_seconds = -5\n", "[auth] cache_seconds: must be at least 0 (got -5)"),
+        ('[database]\nurl = "mailhost.db"\n', "[database] url: must be a SQLAlchemy URL"),
+        ('[delivery]\nsmarthost = "a:b:c"\n', "[delivery] smarthost: must be host:port"),
+        ('[delivery]\nsmarthost = "relay:70000"\n', "[delivery] smarthost: must be host:port"),
+        ("[tls]\ncerts_dir = 5\n", "[tls] certs_dir: must be a path (got 5)"),
+        ("[mx\nport = 1\n", "invalid TOML: "),
+    ],
+)
+def test_a_bad_file_value_names_the_file_and_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write_config(tmp_path, text)
+
+    message = config_error(path, None, {})
+
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+
+
+def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "[mx]\nport = 70000\n[web]\nport = 80000\n")
+
+    assert config_error(path, None, {}).splitlines() == [
+        f"{path}: [mx] port: must be between 0 and 65535 (got 70000)",
+        f"{path}: [web] port: must be between 0 and 65535 (got 80000)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MAILHOST_MX_PORT", "abc", "environment MAILHOST_MX_PORT: not an integer: 'abc'"),
+        (
+            "MAILHOST_MX_PORT",
+            "70000",
+            "environment MAILHOST_MX_PORT: must be between 0 and 65535 (got 70000)",
+        ),
+        (
+            "MAILHOST_MX_ENABLED",
+            "maybe",
+            "environment MAILHOST_MX_ENABLED: not a boolean (use true or false): 'maybe'",
+        ),
+        (
+            "MAILHOST_MX_PROT",
+            "25",
+            "environment MAILHOST_MX_PROT: no such setting; "
+            "[mx] has host, port, enabled, max_message_size",
+        ),
+        (
+            "MAILHOST_SMTP_PORT",
+            "25",
+            "environment MAILHOST_SMTP_PORT: no such setting; sections are server, database,",
+        ),
+        (
+            "MAILHOST_MX_MAX_MESSAGE_SIZE",
+            "2.5 bytes",
+            "environment MAILHOST_MX_MAX_MESSAGE_SIZE: '2.5 bytes' is not a size",
+        ),
+    ],
+)
+def test_a_bad_environment_value_names_the_variable(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    assert config_error(None, tmp_path, {variable: value}).startswith(expected)
+
+
+def test_an_explicit_config_file_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "elsewhere.toml"
+
+    assert config_error(missing, None, {}) == f"{missing}: no such file"
+
+
+def test_without_a_file_or_a_data_directory_there_is_nothing_to_load() -> None:
+    assert config_error(None, None, {}) == (
+        "no configuration: give the data directory or the config file"
+    )
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = load_settings(None, tmp_path, {})
+
+    with pytest.raises(ValidationError):
+        settings.mx.port = 25
+
+
+@given(port=st.integers(min_value=-(2**20), max_value=2**20))
+def test_every_port_from_0_to_65535_and_no_other_is_accepted(
+    tmp_path_factory: pytest.TempPathFactory, port: int
+) -> None:
+    data_dir = tmp_path_factory.getbasetemp()
+    environ = {"MAILHOST_POP3S_PORT": str(port)}
+    if 0 <= port <= 65535:
+        assert load_settings(None, data_dir, environ).pop3s.port == port
+    else:
+        assert config_error(None, data_dir, environ) == (
+            f"environment MAILHOST_POP3S_PORT: must be between 0 and 65535 (got {port})"
+        )
+
+
+@pytest.mark.parametrize("directory", ["plain", 'with "quotes", spaces and ünïcode'])
+def test_the_default_file_loads_back_to_the_defaults(tmp_path: Path, directory: str) -> None:
+    data_dir = tmp_path / directory
+    data_dir.mkdir()
+    text = render_default_toml(data_dir, "mail.example.com")
+    path = write_config(data_dir, text)
+
+    loaded = load_settings(path, None, {})
+
+    assert loaded == load_settings(None, data_dir, {"MAILHOST_SERVER_HOSTNAME": "mail.example.com"})
+    assert loaded.server.hostname == "mail.example.com"
+    assert loaded.tls.certs_dir == data_dir / "certs"
+    assert "port = 2525" in text
+    assert 'max_message_size = "25MB"' in text
+
+
+def test_the_default_file_refuses_a_bad_hostname(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="hostname: must be a host name"):
+        render_default_toml(tmp_path, "not a hostname")
+
+
+def test_settings_is_the_whole_schema() -> None:
+    # `mailhost init` writes every section; a new section must appear there too.
+    text = render_default_toml(Path("/srv/mailhost"), "mail.example.com")
+
+    for section in Settings.model_fields:
+        assert f"\n[{section}]\n" in text
