@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -9,7 +10,10 @@ import typer
 from mailhost.cli.context import OPERATOR, read_password, with_runtime
 from mailhost.cli.customers import PasswordStdin
 from mailhost.cli.render import done, show
+from mailhost.interfaces import DkimRecord
 from mailhost.model.names import DomainName
+from mailhost.outbound.dkim import zone_line
+from mailhost.runtime import Runtime
 
 app = typer.Typer(help="Hosted domains.", no_args_is_help=True)
 
@@ -28,6 +32,24 @@ def add(
         ctx, lambda rt: rt.services.accounts.add_domain(OPERATOR, name, customer, password)
     )
     done(f"domain {added.name} added for customer {added.customer_login!r}")
+    _print_dkim(ctx, name)
+
+
+@app.command("dkim")
+def dkim(ctx: typer.Context, domain: str) -> None:
+    """Print the DKIM DNS TXT records to publish for a domain (keys made if missing)."""
+    _print_dkim(ctx, DomainName.parse(domain))
+
+
+def _print_dkim(ctx: typer.Context, name: DomainName) -> None:
+    async def records(rt: Runtime) -> Sequence[DkimRecord]:
+        await rt.services.accounts.domain(OPERATOR, name)  # hosted and visible, or refused
+        return await rt.dkim.ensure_keys(name)
+
+    found = with_runtime(ctx, records)
+    done(f"Publish these DNS TXT records so receivers can verify mail signed for {name}:")
+    for record in found:
+        done(zone_line(record))
 
 
 @app.command("list")

@@ -118,3 +118,119 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(300))
     detail: Mapped[str] = mapped_column(Text, default="")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+
+
+class Delivery(Base):
+    """One outbound recipient of one spooled message: the durable queue row."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), index=True)  # spool file name
+    sender: Mapped[str] = mapped_column(String(256))  # "" is the null sender
+    recipient: Mapped[str] = mapped_column(String(256))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # queued | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A worker's claim: other workers skip the row until the lease runs out.
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_reply: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeliveryLogEntry(Base):
+    """Every attempt and its outcome, for `mailhost queue log` and the panel."""
+
+    __tablename__ = "delivery_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivery_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    message_id: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(256))
+    recipient: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))  # delivered | deferred | failed | bounced
+    remote_reply: Mapped[str] = mapped_column(Text, default="")
+
+
+class SendCounter(Base):
+    """Messages sent per SMTP account per hour, shared by every node."""
+
+    __tablename__ = "send_counters"
+    __table_args__ = (UniqueConstraint("user_id", "hour"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("domain_users.id", ondelete="CASCADE"))
+    hour: Mapped[str] = mapped_column(String(13))  # YYYY-MM-DDTHH in UTC
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DkimKey(Base):
+    __tablename__ = "dkim_keys"
+    __table_args__ = (UniqueConstraint("domain_id", "selector"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    selector: Mapped[str] = mapped_column(String(63))
+    algorithm: Mapped[str] = mapped_column(String(16))  # ed25519 | rsa
+    private_key: Mapped[str] = mapped_column(Text)  # PEM
+    public_key: Mapped[str] = mapped_column(Text)  # base64 for the DNS TXT record
+
+
+class UsageNotice(Base):
+    """A transfer notice (80 % or 100 %) already sent this month: sent once only."""
+
+    __tablename__ = "usage_notices"
+    __table_args__ = (UniqueConstraint("customer_id", "month", "level"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    month: Mapped[str] = mapped_column(String(7))
+    level: Mapped[int] = mapped_column(Integer)  # percent
+
+
+class WebSession(Base):
+    """A panel login; the cookie holds the token, the table holds its hash."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_subject", "kind", "subject_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # provider | customer | domain | user
+    subject_id: Mapped[int] = mapped_column(Integer)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # customer | domain
+    subject_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PasswordReset(Base):
+    """A single-use, time-limited reset link; only the token's hash is stored."""
+
+    __tablename__ = "password_resets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProviderAdmin(Base):
+    """An operator login for the provider admin panel (`mailhost admin add`)."""
+
+    __tablename__ = "provider_admins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(254))

@@ -1,0 +1,243 @@
+"""The delivery worker: claim due rows → route → sign → send → record; back off, expire, bounce.
+
+Rows of one message that route to the same hops go out in one SMTP
+transaction. A 2xx after DATA deletes the row; a 4xx or no connection defers
+it with exponential backoff (base · 2^attempts, capped), until the queue
+lifetime runs out; a 5xx, a null MX or expiry fails it, and the sender gets one
+DSN per message and batch through the Outbox (local mailbox, or queued with
+the null sender). When no row of a message is left its spool file goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mailhost.errors import InvalidAddress
+from mailhost.interfaces import (
+    AttemptResult,
+    Deferred,
+    DeliveryQueue,
+    Failed,
+    Outbox,
+    QueuedDelivery,
+    Relayed,
+    Spool,
+)
+from mailhost.model.names import EmailAddress
+from mailhost.outbound.bounces import FailedRecipient, compose_dsn, should_bounce
+from mailhost.outbound.dkim import DkimKeyring
+from mailhost.outbound.routing import Route, Router, RoutingError
+from mailhost.outbound.transport import Reply, SmtpTransport
+from mailhost.services.usage import UsageService, utc_now
+
+log = logging.getLogger("mailhost.outbound")
+
+MAX_BACKOFF = timedelta(hours=4)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    hostname: str  # Reporting-MTA of DSNs
+    retry_base: timedelta
+    batch: int = 50
+    poll_seconds: float = 5.0
+
+
+def backoff(base: timedelta, attempts: int) -> timedelta:
+    """Delay before the next try after `attempts` failed ones (1, 2, ...)."""
+    exponent = min(max(attempts - 1, 0), 20)
+    return min(base * (1 << exponent), MAX_BACKOFF)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    delivery: QueuedDelivery
+    result: AttemptResult
+    host: str
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        spool: Spool,
+        router: Router,
+        transport: SmtpTransport,
+        outbox: Outbox,
+        usage: UsageService,
+        config: WorkerConfig,
+        signer: DkimKeyring | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._queue = queue
+        self._spool = spool
+        self._router = router
+        self._transport = transport
+        self._outbox = outbox
+        self._usage = usage
+        self._config = config
+        self._signer = signer
+        self._clock = clock
+
+    async def run(self) -> None:
+        """Work until cancelled; a failing batch is logged and retried, never fatal."""
+        try:
+            while True:
+                try:
+                    handled = await self.run_once()
+                except Exception:
+                    log.exception("delivery batch failed; rows are retried when their lease ends")
+                    handled = 0
+                await self._transport.close_idle()
+                if handled < self._config.batch:
+                    await self._queue.wait_for_work(self._config.poll_seconds)
+        finally:
+            await self._transport.close()
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Claim and attempt one batch of due rows; returns how many were claimed."""
+        now = now or self._clock()
+        claimed = await self._queue.claim_due(now, self._config.batch)
+        by_message: dict[str, list[QueuedDelivery]] = {}
+        for delivery in claimed:
+            by_message.setdefault(delivery.message_id, []).append(delivery)
+        async with asyncio.TaskGroup() as group:
+            for rows in by_message.values():
+                group.create_task(self._guarded(rows, now))
+        return len(claimed)
+
+    async def _guarded(self, rows: Sequence[QueuedDelivery], now: datetime) -> None:
+        # One message's trouble must not cancel the other messages of the batch.
+        try:
+            await self._message(rows, now)
+        except Exception:
+            log.exception("delivery of %s failed; retried when its lease ends", rows[0].message_id)
+
+    async def _message(self, rows: Sequence[QueuedDelivery], now: datetime) -> None:
+        try:
+            original = await self._spool.read(rows[0].message_id)
+        except LookupError:
+            log.error("spool file %s is missing; failing its deliveries", rows[0].message_id)
+            lost = Failed("554 5.3.0 message body lost from the spool")
+            await self._finish([_Outcome(row, lost, "") for row in rows], b"")
+            return
+        try:
+            outcomes = await self._attempt(rows, original, now)
+        except Exception:
+            log.exception("delivery of %s failed unexpectedly", rows[0].message_id)
+            outcomes = [
+                _Outcome(row, self._deferral(row, "451 4.3.0 local error", now), "") for row in rows
+            ]
+        await self._finish(outcomes, original)
+
+    async def _attempt(
+        self, rows: Sequence[QueuedDelivery], original: bytes, now: datetime
+    ) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        routed: dict[Route, list[QueuedDelivery]] = {}
+        for row in rows:
+            try:
+                route = await self._router.route(row.recipient.rpartition("@")[2])
+            except RoutingError as exc:
+                outcomes.append(
+                    _Outcome(row, self._verdict(row, exc.reply, exc.permanent, now), "")
+                )
+                continue
+            routed.setdefault(_shared(route), []).append(row)
+        if not routed:
+            return outcomes
+        signed = await self._signed(original, rows[0].sender)
+        for route, group in routed.items():
+            replies = await self._transport.send(
+                route.hops, group[0].sender, [row.recipient for row in group], signed
+            )
+            outcomes += [self._judge(row, replies[row.recipient], now) for row in group]
+            await self._count_transfer(group, replies, len(signed))
+        return outcomes
+
+    async def _signed(self, original: bytes, sender: str) -> bytes:
+        if self._signer is None:
+            return original
+        return await self._signer.sign(original, sender) + original
+
+    def _judge(self, row: QueuedDelivery, reply: Reply, now: datetime) -> _Outcome:
+        if reply.ok:
+            return _Outcome(row, Relayed(str(reply)), reply.host)
+        return _Outcome(row, self._verdict(row, str(reply), reply.permanent, now), reply.host)
+
+    def _verdict(
+        self, row: QueuedDelivery, reply: str, permanent: bool, now: datetime
+    ) -> AttemptResult:
+        return Failed(reply) if permanent else self._deferral(row, reply, now)
+
+    def _deferral(self, row: QueuedDelivery, reply: str, now: datetime) -> AttemptResult:
+        if now >= row.expires_at:
+            hours = (row.expires_at - row.created_at) / timedelta(hours=1)
+            return Failed(f"{reply} (gave up: not delivered within {hours:g} hours)")
+        retry_at = now + backoff(self._config.retry_base, row.attempts + 1)
+        # The last try happens at expiry, not a whole backoff step before it.
+        return Deferred(reply, min(retry_at, row.expires_at))
+
+    async def _count_transfer(
+        self, group: Sequence[QueuedDelivery], replies: dict[str, Reply], nbytes: int
+    ) -> None:
+        customer = group[0].customer_id
+        if customer is not None and any(replies[row.recipient].ok for row in group):
+            # One transaction carries the bytes once, however many recipients it has.
+            await self._usage.add_transfer(customer, nbytes)
+
+    async def _finish(self, outcomes: Sequence[_Outcome], original: bytes) -> None:
+        now = self._clock()
+        failed: list[_Outcome] = []
+        for outcome in outcomes:
+            if not await self._queue.record(outcome.delivery, outcome.result, now):
+                log.warning("delivery %s was taken over by another worker", outcome.delivery.id)
+                continue
+            log.info(
+                "%s to %s: %s",
+                outcome.delivery.message_id,
+                outcome.delivery.recipient,
+                outcome.result,
+            )
+            if isinstance(outcome.result, Failed):
+                failed.append(outcome)
+        if failed:
+            try:
+                await self._bounce(failed, original, now)
+            except Exception:
+                # The rows are final already; a lost DSN is logged rather than the mail resent.
+                log.exception("bounce for %s not sent", failed[0].delivery.message_id)
+        message_id = outcomes[0].delivery.message_id if outcomes else None
+        if message_id is not None and await self._queue.pending(message_id) == 0:
+            await self._spool.remove(message_id)
+
+    async def _bounce(self, failed: Sequence[_Outcome], original: bytes, now: datetime) -> None:
+        first = failed[0].delivery
+        if not should_bounce(first.sender):
+            log.info("not bouncing %s: null sender (RFC 5321 §4.5.5)", first.message_id)
+            return
+        try:
+            sender = EmailAddress.parse(first.sender)
+        except InvalidAddress:
+            log.warning("cannot bounce %s to %r: not an address", first.message_id, first.sender)
+            return
+        dsn = compose_dsn(
+            reporting_mta=self._config.hostname,
+            sender=str(sender),
+            failures=[
+                FailedRecipient(o.delivery.recipient, o.result.reply, o.host) for o in failed
+            ],
+            original=original,
+            arrival=first.created_at,
+            now=now,
+        )
+        await self._outbox.send("", [sender], dsn)
+
+
+def _shared(route: Route) -> Route:
+    """Recipients whose routes have the same hops share a transaction, whatever their domain."""
+    return Route("", route.via, route.hops)

@@ -1,0 +1,245 @@
+"""SqlDeliveryQueue: the durable outbound queue over `deliveries` and `delivery_log`.
+
+A row is one recipient of one spooled message, present while delivery is
+pending; its final outcome deletes it and the `delivery_log` keeps the story.
+Workers claim due rows by setting a lease (`leased_until`) in one statement:
+on PostgreSQL the candidate rows are picked with `FOR UPDATE SKIP LOCKED`, so
+workers on several nodes never block on nor share a row; on SQLite the single
+UPDATE is atomic under the database's write lock. A worker that dies loses
+its lease when it runs out and another worker takes the rows over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mailhost.interfaces import (
+    AttemptResult,
+    Deferred,
+    DeliveryLogRecord,
+    Failed,
+    QueuedDelivery,
+    Relayed,
+    SpoolRef,
+)
+from mailhost.storage.database.tables import Delivery, DeliveryLogEntry
+
+QUEUED = "queued"
+# Longer than one SMTP transaction can take (connect + commands + DATA timeouts),
+# so a live worker never loses a row it is still sending.
+DEFAULT_LEASE = timedelta(minutes=15)
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; every stored one is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _record(row: Delivery) -> QueuedDelivery:
+    return QueuedDelivery(
+        id=row.id,
+        message_id=row.message_id,
+        sender=row.sender,
+        recipient=row.recipient,
+        customer_id=row.customer_id,
+        size=row.size,
+        attempts=row.attempts,
+        created_at=utc(row.created_at),
+        next_attempt_at=utc(row.next_attempt_at),
+        expires_at=utc(row.expires_at),
+        leased_until=None if row.leased_until is None else utc(row.leased_until),
+        last_reply=row.last_reply,
+    )
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    return or_(Delivery.leased_until.is_(None), Delivery.leased_until < now)
+
+
+class SqlDeliveryQueue:
+    """The DeliveryQueue of mailhost; each call is its own short transaction."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], lease: timedelta = DEFAULT_LEASE
+    ) -> None:
+        self._sessions = sessions
+        self._lease = lease
+        self._work = asyncio.Event()
+
+    async def enqueue(
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        body: SpoolRef,
+        customer_id: int | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> Sequence[int]:
+        now, expires_at = utc(now), utc(expires_at)
+        rows = [
+            Delivery(
+                message_id=body.message_id,
+                sender=sender,
+                recipient=recipient,
+                customer_id=customer_id,
+                size=body.size,
+                status=QUEUED,
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+                expires_at=expires_at,
+                leased_until=None,
+                last_reply="",
+            )
+            for recipient in recipients
+        ]
+        async with self._sessions.begin() as session:
+            session.add_all(rows)
+            await session.flush()
+            ids = [row.id for row in rows]
+        self._work.set()
+        return ids
+
+    async def claim_due(self, now: datetime, limit: int) -> Sequence[QueuedDelivery]:
+        now = utc(now)
+        candidates = (
+            select(Delivery.id)
+            .where(Delivery.status == QUEUED, Delivery.next_attempt_at <= now, _free(now))
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing here
+        )
+        claim = (
+            update(Delivery)
+            # The lease test is repeated: under SQLite the subquery alone is not a lock.
+            .where(Delivery.id.in_(candidates.scalar_subquery()), _free(now))
+            .values(leased_until=now + self._lease)
+            .returning(Delivery)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(claim)).scalars().all()
+            claimed = [_record(row) for row in rows]
+        return sorted(claimed, key=lambda d: (d.next_attempt_at, d.id))
+
+    async def record(self, delivery: QueuedDelivery, attempt: AttemptResult, now: datetime) -> bool:
+        owned = and_(Delivery.id == delivery.id, Delivery.leased_until == delivery.leased_until)
+        async with self._sessions.begin() as session:
+            if isinstance(attempt, Deferred):
+                changed = await session.execute(
+                    update(Delivery)
+                    .where(owned)
+                    .values(
+                        attempts=Delivery.attempts + 1,
+                        next_attempt_at=utc(attempt.retry_at),
+                        leased_until=None,
+                        last_reply=attempt.reply,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            else:
+                changed = await session.execute(
+                    delete(Delivery).where(owned).execution_options(synchronize_session=False)
+                )
+            if _rowcount(changed) == 0:
+                return False
+            session.add(_log_entry(delivery, _status(attempt), attempt.reply, now))
+        return True
+
+    async def pending(self, message_id: str) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.message_id == message_id)
+            )
+        return int(count or 0)
+
+    async def queued(self, limit: int) -> Sequence[QueuedDelivery]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Delivery).order_by(Delivery.created_at, Delivery.id).limit(limit)
+            )
+            return [_record(row) for row in rows]
+
+    async def retry(self, delivery_id: int | None, now: datetime) -> int:
+        """Make rows due now (all, or one); rows a worker holds keep their lease."""
+        where = [Delivery.status == QUEUED]
+        if delivery_id is not None:
+            where.append(Delivery.id == delivery_id)
+        async with self._sessions.begin() as session:
+            changed = await session.execute(
+                update(Delivery)
+                .where(*where)
+                .values(next_attempt_at=utc(now))
+                .execution_options(synchronize_session=False)
+            )
+        self._work.set()
+        return _rowcount(changed)
+
+    async def delete(self, delivery_id: int, now: datetime) -> QueuedDelivery | None:
+        async with self._sessions.begin() as session:
+            row = await session.get(Delivery, delivery_id, with_for_update=True)
+            if row is None:
+                return None
+            removed = _record(row)
+            await session.delete(row)
+            session.add(_log_entry(removed, "deleted", "deleted by the operator", now))
+        return removed
+
+    async def log(self, limit: int) -> Sequence[DeliveryLogRecord]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(DeliveryLogEntry)
+                .order_by(DeliveryLogEntry.at.desc(), DeliveryLogEntry.id.desc())
+                .limit(limit)
+            )
+            return [
+                DeliveryLogRecord(
+                    at=utc(row.at),
+                    delivery_id=row.delivery_id,
+                    message_id=row.message_id,
+                    sender=row.sender,
+                    recipient=row.recipient,
+                    status=row.status,
+                    remote_reply=row.remote_reply,
+                )
+                for row in rows
+            ]
+
+    async def wait_for_work(self, seconds: float) -> None:
+        # Other nodes' enqueues are not seen here: the timeout is their polling interval.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), seconds)
+        self._work.clear()
+
+
+def _status(attempt: AttemptResult) -> str:
+    if isinstance(attempt, Relayed):
+        return "delivered"
+    if isinstance(attempt, Failed):
+        return "failed"
+    return "deferred"
+
+
+def _log_entry(
+    delivery: QueuedDelivery, status: str, reply: str, now: datetime
+) -> DeliveryLogEntry:
+    return DeliveryLogEntry(
+        at=utc(now),
+        delivery_id=delivery.id,
+        message_id=delivery.message_id,
+        sender=delivery.sender,
+        recipient=delivery.recipient,
+        status=status,
+        remote_reply=reply,
+    )
+
+
+def _rowcount(result: object) -> int:
+    count = getattr(result, "rowcount", 0)
+    return int(count) if isinstance(count, int) else 0
