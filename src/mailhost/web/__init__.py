@@ -1,1 +1,1 @@
-"""web package."""
+"""The control panel and the REST API: one FastAPI app over the same services."""

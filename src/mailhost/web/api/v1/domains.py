@@ -1,0 +1,72 @@
+"""/api/v1/domains: list, add, show and remove domains, and the DNS records they publish."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from mailhost.errors import InvalidInput
+from mailhost.model.actors import CustomerActor
+from mailhost.web.api.schemas import (
+    DnsRecordOut,
+    DnsRecordPage,
+    DomainIn,
+    DomainOut,
+    DomainPage,
+    window,
+)
+from mailhost.web.api.v1.params import DomainPath, Limit, Offset, customer_login, domain_name
+from mailhost.web.dependencies import ApiActor, Ctx
+
+router = APIRouter(tags=["domains"])
+CustomerQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@router.get("/domains")
+async def domains(
+    ctx: Ctx,
+    actor: ApiActor,
+    customer: CustomerQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> DomainPage:
+    """The domains the token's login may see, optionally of one customer."""
+    login = None if customer is None else customer_login(customer)
+    items, total = window(await ctx.accounts.domains(actor, login), limit, offset)
+    return DomainPage(items=[DomainOut.of(d) for d in items], total=total)
+
+
+@router.post("/domains", status_code=201)
+async def add_domain(ctx: Ctx, actor: ApiActor, domain: DomainIn) -> DomainOut:
+    """Add a domain with its Domain Name Level password; refused at the plan's domain limit."""
+    if domain.customer is not None:
+        owner = customer_login(domain.customer)
+    elif isinstance(actor, CustomerActor):
+        owner = actor.login
+    else:
+        raise InvalidInput("name the customer who owns the new domain")
+    created = await ctx.accounts.add_domain(actor, domain_name(domain.name), owner, domain.password)
+    return DomainOut.of(created)
+
+
+@router.get("/domains/{domain}")
+async def domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> DomainOut:
+    return DomainOut.of(await ctx.accounts.domain(actor, domain_name(domain)))
+
+
+@router.delete("/domains/{domain}", status_code=204, response_class=Response)
+async def remove_domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> Response:
+    """Remove a domain with all its users, mailboxes and SMTP accounts."""
+    await ctx.accounts.remove_domain(actor, domain_name(domain))
+    return Response(status_code=204)
+
+
+@router.get("/domains/{domain}/dns-records")
+async def dns_records(
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
+) -> DnsRecordPage:
+    """The records to publish for the domain (MX, SPF, DKIM, DMARC, client set-up)."""
+    records = await ctx.access.dns.records(actor, domain_name(domain))
+    items, total = window(records, limit, offset)
+    return DnsRecordPage(items=[DnsRecordOut.of(r) for r in items], total=total)

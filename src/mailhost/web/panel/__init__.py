@@ -1,0 +1,1 @@
+"""Control panel pages: one module per level, plus login, help and DNS."""

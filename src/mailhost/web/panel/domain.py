@@ -1,0 +1,191 @@
+"""Domain Name Level pages: the portal, Domain Name Users and POP3 Mailbox Usage.
+
+Every page names its domain in the URL; the services check it against the
+login (a domain login sees only itself, a customer its own domains), so a
+crafted URL for another tenant's domain answers "not hosted here".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+
+from mailhost.errors import InvalidInput, MailhostError
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
+from mailhost.model.records import DomainRecord
+from mailhost.web.dependencies import Ctx, ManagerSession
+from mailhost.web.errors import status_for
+from mailhost.web.pages import render, see_other
+
+router = APIRouter(prefix="/domain/{domain}")
+FormText = Annotated[str, Form(max_length=1024)]
+ShortText = Annotated[str, Form(max_length=254)]
+
+
+async def managed(ctx: Ctx, session: ManagerSession, domain: str) -> DomainRecord:
+    return await ctx.accounts.domain(session.actor, DomainName.parse(domain))
+
+
+def address_in(domain: DomainRecord, username: str) -> EmailAddress:
+    return EmailAddress.hosted(f"{username}@{domain.name.ascii}")
+
+
+def confirmed(confirm: str, what: str) -> None:
+    if confirm != "yes":
+        raise InvalidInput(f"tick the box to confirm removing {what}")
+
+
+@router.get("/")
+async def portal(request: Request, ctx: Ctx, session: ManagerSession, domain: str) -> Response:
+    found = await managed(ctx, session, domain)
+    users = await ctx.users.users(session.actor, found.name)
+    return await render(
+        request,
+        "domain/portal.html",
+        domain=found.name.ascii,
+        record=found,
+        users=users,
+        free=[u for u in users if not u.has_smtp_account],
+    )
+
+
+async def _users_page(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    error: MailhostError | None = None,
+) -> Response:
+    found = await managed(ctx, session, domain)
+    return await render(
+        request,
+        "domain/users.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None else error.message,
+        domain=found.name.ascii,
+        users=await ctx.users.users(session.actor, found.name),
+    )
+
+
+@router.get("/users")
+async def users(request: Request, ctx: Ctx, session: ManagerSession, domain: str) -> Response:
+    return await _users_page(request, ctx, session, domain)
+
+
+@router.post("/users")
+async def add_user(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    username: ShortText,
+    password: FormText,
+    recovery: ShortText = "",
+) -> Response:
+    try:
+        found = await managed(ctx, session, domain)
+        address = address_in(found, username)
+        await ctx.users.add_user(session.actor, address, password, recovery.strip() or None)
+    except MailhostError as exc:
+        return await _users_page(request, ctx, session, domain, exc)
+    return see_other(f"/domain/{found.name.ascii}/users", "user_added")
+
+
+@router.post("/users/{username}/password")
+async def change_password(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    username: str,
+    password: FormText,
+) -> Response:
+    try:
+        found = await managed(ctx, session, domain)
+        await ctx.users.change_password(session.actor, address_in(found, username), password)
+    except MailhostError as exc:
+        return await _users_page(request, ctx, session, domain, exc)
+    return see_other(f"/domain/{found.name.ascii}/users", "password_changed")
+
+
+@router.post("/users/{username}/remove")
+async def remove_user(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    username: str,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    try:
+        found = await managed(ctx, session, domain)
+        address = address_in(found, username)
+        confirmed(confirm, str(address))
+        await ctx.users.remove_user(session.actor, address)
+    except MailhostError as exc:
+        return await _users_page(request, ctx, session, domain, exc)
+    return see_other(f"/domain/{found.name.ascii}/users", "user_removed")
+
+
+async def _mailboxes_page(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    error: MailhostError | None = None,
+) -> Response:
+    found = await managed(ctx, session, domain)
+    users = await ctx.users.users(session.actor, found.name)
+    return await render(
+        request,
+        "domain/mailboxes.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None else error.message,
+        domain=found.name.ascii,
+        mailboxes=await ctx.users.mailboxes(session.actor, found.name),
+        without=[u for u in users if not u.has_mailbox],
+    )
+
+
+@router.get("/mailboxes")
+async def mailboxes(request: Request, ctx: Ctx, session: ManagerSession, domain: str) -> Response:
+    return await _mailboxes_page(request, ctx, session, domain)
+
+
+@router.post("/mailboxes")
+async def add_mailbox(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    username: ShortText,
+    quota: ShortText = "",
+) -> Response:
+    try:
+        found = await managed(ctx, session, domain)
+        size = ByteSize.parse(quota) if quota.strip() else None
+        await ctx.users.add_mailbox(session.actor, address_in(found, username), size)
+    except MailhostError as exc:
+        return await _mailboxes_page(request, ctx, session, domain, exc)
+    return see_other(f"/domain/{found.name.ascii}/mailboxes", "mailbox_added")
+
+
+@router.post("/mailboxes/{username}/remove")
+async def remove_mailbox(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    username: str,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    try:
+        found = await managed(ctx, session, domain)
+        address = address_in(found, username)
+        confirmed(confirm, f"the POP3 mailbox of {address}")
+        await ctx.users.remove_mailbox(session.actor, address)
+    except MailhostError as exc:
+        return await _mailboxes_page(request, ctx, session, domain, exc)
+    return see_other(f"/domain/{found.name.ascii}/mailboxes", "mailbox_removed")

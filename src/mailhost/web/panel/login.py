@@ -1,0 +1,181 @@
+"""The four logins, logout, and "Forgot password" with its reset links."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request, Response
+
+from mailhost.errors import InvalidDomainName, MailhostError, UnknownDomain
+from mailhost.interfaces import LoginKind
+from mailhost.model.actors import ProviderActor
+from mailhost.model.logins import ClientInfo, Throttled
+from mailhost.model.names import DomainName
+from mailhost.services.sessions import Login
+from mailhost.web.dependencies import (
+    SESSION_COOKIE,
+    Ctx,
+    clear_session_cookie,
+    optional_session,
+    set_session_cookie,
+)
+from mailhost.web.errors import status_for
+from mailhost.web.pages import LEVEL_NAMES, home_of, render, see_other
+
+router = APIRouter()
+
+LOGIN_LABELS: dict[LoginKind, str] = {
+    "provider": "Admin login",
+    "customer": "Customer login",
+    "domain": "Domain name",
+    "user": "Email address",
+}
+Level = Annotated[LoginKind, Path()]
+FormText = Annotated[str, Form(max_length=1024)]
+_HOST_CHECK = ProviderActor("web")
+
+
+def client_of(request: Request) -> ClientInfo:
+    return ClientInfo(request.client.host if request.client else "unknown", "web")
+
+
+@router.get("/")
+async def start(request: Request) -> Response:
+    session = await optional_session(request)
+    if session is not None:
+        return see_other(home_of(session.actor))
+    return await render(request, "login/index.html", levels=LEVEL_NAMES)
+
+
+async def _login_page(
+    request: Request, level: LoginKind, *, status: int = 200, error: str | None = None
+) -> Response:
+    return await render(
+        request,
+        "login/form.html",
+        status=status,
+        error=error,
+        kind=level,
+        title=LEVEL_NAMES[level],
+        label=LOGIN_LABELS[level],
+    )
+
+
+@router.get("/login/{level}")
+async def login_form(request: Request, level: Level) -> Response:
+    return await _login_page(request, level)
+
+
+@router.post("/login/{level}")
+async def login(
+    request: Request, ctx: Ctx, level: Level, login: FormText, password: FormText
+) -> Response:
+    outcome = await ctx.access.logins.login(level, login, password, client_of(request))
+    if isinstance(outcome, Throttled):
+        minutes = max(1, round(outcome.retry_after / 60))
+        message = f"Too many failed logins. Try again in about {minutes} minutes."
+        return await _login_page(request, level, status=429, error=message)
+    if not isinstance(outcome, Login):
+        message = "The login or the password is not correct."
+        return await _login_page(request, level, status=401, error=message)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        await ctx.access.sessions.close(old)
+    token, _ = await ctx.access.sessions.open(outcome)
+    response = see_other(home_of(outcome.actor))
+    set_session_cookie(request, response, token)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, ctx: Ctx) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await ctx.access.sessions.close(token)
+    response = see_other("/", "logged_out")
+    clear_session_cookie(request, response)
+    return response
+
+
+@router.get("/forgot/{level}")
+async def forgot_form(request: Request, level: Level) -> Response:
+    return await render(
+        request,
+        "login/forgot.html",
+        kind=level,
+        title=LEVEL_NAMES[level],
+        label=LOGIN_LABELS[level],
+    )
+
+
+@router.post("/forgot/{level}")
+async def forgot(request: Request, ctx: Ctx, level: Level, login: FormText) -> Response:
+    base = await _public_base(request, ctx)
+    await ctx.access.resets.request(
+        level, login, lambda token: f"{base}/reset/{token}", client_of(request)
+    )
+    minutes = int(ctx.access.resets.lifetime.total_seconds() // 60)
+    # The same page whatever the login: it must not tell who exists.
+    return await render(
+        request, "login/forgot_sent.html", kind=level, title=LEVEL_NAMES[level], minutes=minutes
+    )
+
+
+async def _public_base(request: Request, ctx: Ctx) -> str:
+    """The panel's address for links in mail; a Host header is trusted only if it is ours."""
+    host = (request.url.hostname or "").lower()
+    settings = ctx.settings
+    ours = {settings.server.hostname, settings.web.host, "localhost", "127.0.0.1", "::1"}
+    if host not in ours and host.startswith("mail."):
+        try:
+            await ctx.accounts.domain(_HOST_CHECK, DomainName.parse(host.removeprefix("mail.")))
+            ours.add(host)
+        except (InvalidDomainName, UnknownDomain):
+            pass
+    if host in ours:
+        return str(request.base_url).rstrip("/")
+    port = f":{request.url.port}" if request.url.port else ""
+    return f"{request.url.scheme}://{settings.server.hostname}{port}"
+
+
+Token = Annotated[str, Path(max_length=128)]
+
+
+@router.get("/reset/{token}")
+async def reset_form(request: Request, ctx: Ctx, token: Token) -> Response:
+    credential = await ctx.access.resets.check(token)
+    return await render(
+        request, "login/reset.html", token=token, kind=credential.kind, login=credential.login
+    )
+
+
+@router.post("/reset/{token}")
+async def reset(
+    request: Request, ctx: Ctx, token: Token, password: FormText, confirm: FormText
+) -> Response:
+    credential = await ctx.access.resets.check(token)
+    try:
+        if password != confirm:
+            return await render(
+                request,
+                "login/reset.html",
+                status=422,
+                error="The two passwords are not the same.",
+                token=token,
+                kind=credential.kind,
+                login=credential.login,
+            )
+        await ctx.access.resets.complete(token, password)
+    except MailhostError as exc:
+        return await render(
+            request,
+            "login/reset.html",
+            status=status_for(exc),
+            error=exc.message,
+            token=token,
+            kind=credential.kind,
+            login=credential.login,
+        )
+    response = see_other(f"/login/{credential.kind}", "password_reset")
+    clear_session_cookie(request, response)
+    return response

@@ -1,0 +1,136 @@
+"""Provider admin pages: usage and queue overview, plans, customers (create, disable, plan)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+
+from mailhost.errors import InvalidInput, MailhostError
+from mailhost.model.plans import PlanLimits
+from mailhost.model.quantities import ByteSize
+from mailhost.web.dependencies import Ctx, ProviderSession
+from mailhost.web.errors import status_for
+from mailhost.web.pages import render, see_other
+
+router = APIRouter(prefix="/provider")
+FormText = Annotated[str, Form(max_length=1024)]
+OptionalText = Annotated[str, Form(max_length=100)]
+
+
+@router.get("/")
+async def overview(request: Request, ctx: Ctx, session: ProviderSession) -> Response:
+    actor = session.actor
+    return await render(
+        request,
+        "provider/overview.html",
+        usage=await ctx.usage.report(actor),
+        queue=await ctx.access.admins.queue_counts(actor),
+        audit=await ctx.access.audit.entries(actor, 20),
+    )
+
+
+async def _plans_page(
+    request: Request, ctx: Ctx, session: ProviderSession, error: MailhostError | None = None
+) -> Response:
+    return await render(
+        request,
+        "provider/plans.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None else error.message,
+        plans=await ctx.accounts.plans(session.actor),
+    )
+
+
+@router.get("/plans")
+async def plans(request: Request, ctx: Ctx, session: ProviderSession) -> Response:
+    return await _plans_page(request, ctx, session)
+
+
+def _count(raw: str) -> int | None:
+    text = raw.strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidInput(f"{raw!r} is not a whole number (leave it empty for no limit)")
+    return int(text)
+
+
+def _size(raw: str) -> ByteSize | None:
+    return ByteSize.parse(raw) if raw.strip() else None
+
+
+@router.post("/plans")
+async def add_plan(
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    name: FormText,
+    domains: OptionalText = "",
+    storage: OptionalText = "",
+    transfer: OptionalText = "",
+    accounts: OptionalText = "",
+) -> Response:
+    try:
+        limits = PlanLimits(_count(domains), _size(storage), _size(transfer), _count(accounts))
+        await ctx.accounts.add_plan(session.actor, name, limits)
+    except MailhostError as exc:
+        return await _plans_page(request, ctx, session, exc)
+    return see_other("/provider/plans", "plan_added")
+
+
+async def _customers_page(
+    request: Request, ctx: Ctx, session: ProviderSession, error: MailhostError | None = None
+) -> Response:
+    return await render(
+        request,
+        "provider/customers.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None else error.message,
+        customers=await ctx.accounts.customers(session.actor),
+        plans=await ctx.accounts.plans(session.actor),
+    )
+
+
+@router.get("/customers")
+async def customers(request: Request, ctx: Ctx, session: ProviderSession) -> Response:
+    return await _customers_page(request, ctx, session)
+
+
+@router.post("/customers")
+async def add_customer(
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    login: FormText,
+    plan: FormText,
+    email: FormText,
+    password: FormText,
+) -> Response:
+    try:
+        await ctx.accounts.add_customer(session.actor, login, plan, email, password)
+    except MailhostError as exc:
+        return await _customers_page(request, ctx, session, exc)
+    return see_other("/provider/customers", "customer_added")
+
+
+@router.post("/customers/{login}/enabled")
+async def set_enabled(
+    request: Request, ctx: Ctx, session: ProviderSession, login: str, enabled: FormText
+) -> Response:
+    try:
+        await ctx.accounts.set_customer_enabled(session.actor, login, enabled == "yes")
+    except MailhostError as exc:
+        return await _customers_page(request, ctx, session, exc)
+    return see_other("/provider/customers", "customer_changed")
+
+
+@router.post("/customers/{login}/plan")
+async def change_plan(
+    request: Request, ctx: Ctx, session: ProviderSession, login: str, plan: FormText
+) -> Response:
+    try:
+        await ctx.accounts.change_plan(session.actor, login, plan)
+    except MailhostError as exc:
+        return await _customers_page(request, ctx, session, exc)
+    return see_other("/provider/customers", "customer_changed")

@@ -1,0 +1,84 @@
+"""A domain user's self-service page: mailbox usage, own password, mail client set-up."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+
+from mailhost.errors import InvalidInput, MailhostError
+from mailhost.model.actors import UserActor
+from mailhost.services.sessions import Login
+from mailhost.web.autoconfig import apple_profile, endpoints
+from mailhost.web.dependencies import Ctx, UserSession
+from mailhost.web.errors import status_for
+from mailhost.web.pages import render, see_other
+from mailhost.web.panel.login import client_of
+
+router = APIRouter(prefix="/user")
+FormText = Annotated[str, Form(max_length=1024)]
+
+
+def _user(session: UserSession) -> UserActor:
+    actor = session.actor
+    assert isinstance(actor, UserActor)  # user_session checked it
+    return actor
+
+
+async def _page(
+    request: Request, ctx: Ctx, session: UserSession, error: MailhostError | None = None
+) -> Response:
+    actor = _user(session)
+    boxes = await ctx.users.mailboxes(actor, actor.address.domain)
+    return await render(
+        request,
+        "user/self.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None else error.message,
+        user=await ctx.users.user(actor, actor.address),
+        mailbox=boxes[0] if boxes else None,
+        endpoints=endpoints(ctx.settings),
+        mail_host=actor.address.domain.mail_host,
+        mail_domain=actor.address.domain.ascii,
+    )
+
+
+@router.get("/")
+async def self_service(request: Request, ctx: Ctx, session: UserSession) -> Response:
+    return await _page(request, ctx, session)
+
+
+@router.post("/password")
+async def change_password(
+    request: Request,
+    ctx: Ctx,
+    session: UserSession,
+    current: FormText,
+    password: FormText,
+    confirm: FormText,
+) -> Response:
+    actor = _user(session)
+    try:
+        # Through the throttled login check: this form must not be a way to guess passwords.
+        again = await ctx.access.logins.login(
+            "user", str(actor.address), current, client_of(request)
+        )
+        if not isinstance(again, Login):
+            raise InvalidInput("the current password is not correct")
+        if password != confirm:
+            raise InvalidInput("the two new passwords are not the same")
+        await ctx.users.change_password(actor, actor.address, password)
+    except MailhostError as exc:
+        return await _page(request, ctx, session, exc)
+    return see_other("/user/", "password_changed")
+
+
+@router.get("/mail.mobileconfig")
+async def mobileconfig(ctx: Ctx, session: UserSession) -> Response:
+    actor = _user(session)
+    filename = f"{actor.address.local}-{actor.address.domain.ascii}.mobileconfig"
+    return Response(
+        apple_profile(actor.address, ctx.settings),
+        media_type="application/x-apple-aspen-config",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
