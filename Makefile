@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	@test -f $(DATA)/mailhost.toml || $(BIN)/mailhost --data-dir $(DATA) init --demo
+	@if test -f $(DATA)/mailhost.toml; then cat $(DATA)/demo-logins.txt 2>/dev/null || true; \
+	else $(BIN)/mailhost --data-dir $(DATA) init --demo; fi
 	$(BIN)/mailhost --data-dir $(DATA) serve
 
 test: lint

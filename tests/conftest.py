@@ -26,7 +26,7 @@ from mailhost.settings import Settings, load_settings
 from mailhost.storage.database.engine import create_engine
 from mailhost.storage.database.migrations import migrate
 
-PG_ADMIN_DSN = os.environ.get("MAILHOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_HOST_URL = PG_ADMIN_DSN.rsplit("/", 1)[0]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Literal, Protocol
 
+from mailhost.model.actors import Actor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.logins import AuthOutcome, ClientInfo
 from mailhost.model.names import DomainName, EmailAddress
@@ -21,6 +23,7 @@ from mailhost.model.records import (
     MailboxRecord,
     MailboxRef,
     PlanRecord,
+    RecipientRecord,
     SmtpAccountRecord,
     UserRecord,
 )
@@ -75,6 +78,7 @@ class Directory(Protocol):
 class AccountDirectory(Directory, Protocol):
     """Plans, customers, domains and users (storage/database/directory.py)."""
 
+    async def find_recipient(self, address: EmailAddress) -> RecipientRecord | None: ...
     async def add_plan(self, name: str, limits: PlanLimits) -> PlanRecord: ...
     async def plan_by_name(self, name: str) -> PlanRecord | None: ...
     async def plans(self) -> Sequence[PlanRecord]: ...
@@ -86,6 +90,8 @@ class AccountDirectory(Directory, Protocol):
     async def customer_by_id(self, customer_id: int) -> CustomerRecord | None: ...
     async def lock_customer(self, customer_id: int) -> None: ...
     async def customers(self) -> Sequence[CustomerRecord]: ...
+    async def set_customer_enabled(self, customer_id: int, enabled: bool) -> None: ...
+    async def set_customer_plan(self, customer_id: int, plan_id: int) -> None: ...
     async def add_domain(
         self, name: DomainName, customer: CustomerRecord, password_hash: str
     ) -> DomainRecord: ...
@@ -126,6 +132,32 @@ class UsageRepository(Protocol):
     async def transfer(self, customer_id: int, month: str) -> int: ...
 
 
+class SubmissionCounters(Protocol):
+    """Hourly send counts and transfer notices, shared by every node (one short transaction each).
+
+    `hour` is YYYY-MM-DDTHH (UTC) and `month` YYYY-MM; the table's unique keys make
+    concurrent connections and nodes agree.
+    """
+
+    async def messages_sent(self, user_id: int, hour: str) -> int: ...
+
+    async def reserve_message(self, user_id: int, hour: str, limit: int) -> bool:
+        """Count one more message unless `limit` were passed; False if it would be."""
+        ...
+
+    async def release_message(self, user_id: int, hour: str) -> None:
+        """Take back a reservation whose message was not accepted after all."""
+        ...
+
+    async def claim_notice(self, customer_id: int, month: str, level: int) -> bool:
+        """True for exactly one caller per (customer, month, level): that one sends it."""
+        ...
+
+    async def forget_notice(self, customer_id: int, month: str, level: int) -> None:
+        """The claimed notice could not be sent; a later caller may claim it again."""
+        ...
+
+
 class AuditLog(Protocol):
     async def record(
         self, actor: str, action: str, target: str, customer_id: int | None, detail: str = ""
@@ -144,6 +176,8 @@ class UnitOfWork(Protocol):
     def usage(self) -> UsageRepository: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def web_access(self) -> WebAccessRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
@@ -157,3 +191,224 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+
+
+class CertificateIssuer(Protocol):
+    """Makes sure a TLS certificate exists for a host name (mail.<domain>)."""
+
+    async def ensure_certificate(self, hostname: str) -> None: ...
+
+
+class Outbox(Protocol):
+    """Mail that mailhost itself sends (resets, notices, bounces): local or queued out.
+
+    Durable when it returns: local copies fsynced, remote ones spooled and queued.
+    """
+
+    async def send(
+        self, sender: str, recipients: Sequence[EmailAddress], message: bytes
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRef:
+    """An outbound message body in the spool, fsynced; `message_id` names it."""
+
+    message_id: str
+    size: int
+
+
+class Spool(Protocol):
+    """Outbound message bodies on disk (storage/spool.py)."""
+
+    async def write(self, message: bytes) -> SpoolRef:
+        """Store the body; file and directory entry are fsynced when this returns."""
+        ...
+
+    async def read(self, message_id: str) -> bytes: ...
+    async def remove(self, message_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    """One outbound recipient of one spooled message, as a worker claimed or a listing shows it."""
+
+    id: int
+    message_id: str
+    sender: str  # "" is the null sender (RFC 5321 §4.5.5): never bounced
+    recipient: str
+    customer_id: int | None
+    size: int
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    expires_at: datetime
+    leased_until: datetime | None
+    last_reply: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLogRecord:
+    at: datetime
+    delivery_id: int | None
+    message_id: str
+    sender: str
+    recipient: str
+    status: str  # delivered | deferred | failed | deleted
+    remote_reply: str
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """The remote server took responsibility for the message (2xx after DATA)."""
+
+    reply: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A temporary failure (4xx, no connection): try again at `retry_at`."""
+
+    reply: str
+    retry_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A permanent failure (5xx, null MX, expired): the sender gets a bounce."""
+
+    reply: str
+
+
+AttemptResult = Relayed | Deferred | Failed
+
+
+class DeliveryQueue(Protocol):
+    """The durable outbound queue (storage/database/queue.py); one short transaction per call."""
+
+    async def enqueue(
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        body: SpoolRef,
+        customer_id: int | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> Sequence[int]:
+        """One row per recipient, committed when this returns; call after the body is spooled."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> Sequence[QueuedDelivery]:
+        """Lease due rows to this worker; rows leased elsewhere are skipped, never shared."""
+        ...
+
+    async def record(self, delivery: QueuedDelivery, attempt: AttemptResult, now: datetime) -> bool:
+        """Apply the outcome and log it; False if the lease was lost to another worker."""
+        ...
+
+    async def pending(self, message_id: str) -> int:
+        """Rows still queued for a message; at 0 its spool file may go."""
+        ...
+
+    async def queued(self, limit: int) -> Sequence[QueuedDelivery]: ...
+    async def retry(self, delivery_id: int | None, now: datetime) -> int: ...
+    async def delete(self, delivery_id: int, now: datetime) -> QueuedDelivery | None: ...
+    async def log(self, limit: int) -> Sequence[DeliveryLogRecord]: ...
+
+    async def wait_for_work(self, seconds: float) -> None:
+        """Return when this process enqueued something, or after `seconds`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DkimRecord:
+    """A DKIM public key as the DNS TXT record to publish (RFC 6376 §3.6.1)."""
+
+    selector: str
+    algorithm: str  # ed25519 | rsa
+    name: str  # <selector>._domainkey.<domain>
+    text: str  # v=DKIM1; k=...; p=...
+
+
+class DkimKeys(Protocol):
+    """Signing keys per hosted domain (outbound/dkim.py); created once, kept after."""
+
+    async def ensure_keys(self, domain: DomainName) -> Sequence[DkimRecord]: ...
+
+
+LoginKind = Literal["provider", "customer", "domain", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A panel login's stored secret, and where its password reset links are mailed."""
+
+    kind: LoginKind
+    subject_id: int
+    login: str
+    password_hash: str
+    enabled: bool
+    contact: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    kind: LoginKind
+    subject_id: int
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokenRecord:
+    id: int
+    name: str
+    kind: LoginKind
+    subject_id: int
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRecord:
+    id: int
+    kind: LoginKind
+    subject_id: int
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class WebAccessRepository(Protocol):
+    """Panel logins, sessions, API tokens and reset links (storage/database/web_access.py).
+
+    Tokens are stored only as hashes; `actor_for` answers None for disabled logins.
+    """
+
+    async def credential(self, kind: LoginKind, login: str) -> Credential | None: ...
+    async def credential_by_id(self, kind: LoginKind, subject_id: int) -> Credential | None: ...
+    async def set_password(self, kind: LoginKind, subject_id: int, password_hash: str) -> None: ...
+    async def actor_for(self, kind: LoginKind, subject_id: int) -> Actor | None: ...
+    async def add_admin(self, login: str, password_hash: str, email: str) -> Credential: ...
+    async def admins(self) -> Sequence[Credential]: ...
+    async def add_session(
+        self, token_hash: str, kind: LoginKind, subject_id: int, csrf: str, expires: datetime
+    ) -> None: ...
+    async def session(self, token_hash: str) -> SessionRecord | None: ...
+    async def remove_session(self, token_hash: str) -> None: ...
+    async def remove_sessions(self, kind: LoginKind, subject_id: int) -> None: ...
+    async def remove_expired_sessions(self, now: datetime) -> None: ...
+    async def add_api_token(
+        self, token_hash: str, name: str, kind: LoginKind, subject_id: int, now: datetime
+    ) -> ApiTokenRecord: ...
+    async def api_tokens(self, kind: LoginKind, subject_id: int) -> Sequence[ApiTokenRecord]: ...
+    async def api_token(self, token_hash: str) -> ApiTokenRecord | None: ...
+    async def revoke_api_token(self, token_id: int, now: datetime) -> None: ...
+    async def touch_api_token(self, token_id: int, now: datetime) -> None: ...
+    async def add_reset(
+        self, token_hash: str, kind: LoginKind, subject_id: int, expires: datetime
+    ) -> None: ...
+    async def reset(self, token_hash: str) -> ResetRecord | None: ...
+    async def use_reset(self, reset_id: int, now: datetime) -> bool: ...
+    async def dkim_records(self, domain_id: int) -> Sequence[tuple[str, str]]: ...
+    async def queue_counts(self) -> Mapping[str, int]: ...

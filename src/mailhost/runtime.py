@@ -1,24 +1,63 @@
-"""Composition root: build storage and services from Settings; start and stop them."""
+"""Composition root: build storage and services from Settings; start and stop servers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
-from dataclasses import dataclass
+import socket
+import ssl
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from types import TracebackType
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailhost.model.records import LoginRecord
+from mailhost.outbound.dkim import DkimKeyring
+from mailhost.outbound.routing import Router
+from mailhost.outbound.transport import SmtpTransport
+from mailhost.outbound.worker import DeliveryWorker, WorkerConfig
+from mailhost.pop3.listeners import Pop3Dependencies, start_pop3_server
 from mailhost.services.accounts import AccountService
+from mailhost.services.authentication import AuthenticationService
+from mailhost.services.delivery import DeliveryService
+from mailhost.services.dns_records import ServicePorts
+from mailhost.services.inbound_policy import InboundPolicy
 from mailhost.services.passwords import Passwords
+from mailhost.services.submission_policy import SubmissionPolicy
+from mailhost.services.throttle import MemoryThrottle
+from mailhost.services.transfer_notices import TransferNotices
 from mailhost.services.usage import UsageService
 from mailhost.services.users import UserService
+from mailhost.services.web_access import build_web_access
 from mailhost.settings import Settings
+from mailhost.smtp.listeners import (
+    MxDependencies,
+    SubmissionDependencies,
+    start_mx_server,
+    start_submission_server,
+)
+from mailhost.storage.database.dkim_keys import SqlDkimKeys
 from mailhost.storage.database.engine import create_engine, session_factory
 from mailhost.storage.database.migrations import migrate
-from mailhost.storage.database.unit_of_work import SqlUnitsOfWork
+from mailhost.storage.database.queue import SqlDeliveryQueue
+from mailhost.storage.database.submission_counters import SqlSubmissionCounters
+from mailhost.storage.database.unit_of_work import SqlLoginDirectory, SqlUnitsOfWork
+from mailhost.storage.maildir import MaildirStore
+from mailhost.storage.spool import SpoolDirectory
 from mailhost.tls.authority import CertificateAuthority
 from mailhost.tls.contexts import CertificateStore
+from mailhost.tls.issuer import LocalIssuer
+from mailhost.web.app import create_web_app
+from mailhost.web.server import start_web_server
+
+log = logging.getLogger("mailhost")
+IO_THREADS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +66,31 @@ class Services:
     users: UserService
     usage: UsageService
     passwords: Passwords
+    authentication: AuthenticationService
+    inbound: InboundPolicy
+    delivery: DeliveryService
+
+
+class ListeningServer(Protocol):
+    """An asyncio.Server, or the web panel's uvicorn server made to look like one."""
+
+    @property
+    def sockets(self) -> Sequence[socket.socket]: ...
+    def close(self) -> None: ...
+    async def wait_closed(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    name: str
+    server: ListeningServer
+    security: str
+    url: str | None = None
+
+    @property
+    def address(self) -> str:
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
 
 
 class Runtime:
@@ -36,13 +100,92 @@ class Runtime:
         self.settings = settings
         self.engine: AsyncEngine = create_engine(settings.database.url)
         self.units = SqlUnitsOfWork(session_factory(self.engine))
+        self.store = MaildirStore(settings.mail.maildir_root)
+        self.certificates = CertificateStore(settings.tls.certs_dir, settings.server.hostname)
         hasher = passwords or Passwords()
-        self.services = Services(
-            accounts=AccountService(self.units, hasher),
-            users=UserService(self.units, hasher),
-            usage=UsageService(self.units),
-            passwords=hasher,
+        usage = UsageService(self.units)
+        self.spool = SpoolDirectory(settings.server.data_dir / "spool")
+        self.queue = SqlDeliveryQueue(session_factory(self.engine))
+        self.dkim = DkimKeyring(SqlDkimKeys(session_factory(self.engine)))
+        inbound = InboundPolicy(self.units)
+        auth = settings.auth
+        throttle = MemoryThrottle(
+            max_failures_per_address=auth.max_failures_per_address,
+            max_failures_per_account=auth.max_failures_per_account,
+            window_seconds=auth.failure_window_seconds,
         )
+        self.services = Services(
+            accounts=AccountService(
+                self.units,
+                hasher,
+                LocalIssuer(settings.tls.ca_dir, self.certificates, settings.tls.certs_dir),
+                dkim=self.dkim,
+            ),
+            users=UserService(self.units, hasher),
+            usage=usage,
+            passwords=hasher,
+            authentication=AuthenticationService(
+                SqlLoginDirectory(self.units), hasher, throttle, cache_seconds=auth.cache_seconds
+            ),
+            inbound=inbound,
+            delivery=DeliveryService(
+                self.units,
+                self.store,
+                usage,
+                inbound,
+                spool=self.spool,
+                queue=self.queue,
+                queue_lifetime=timedelta(hours=settings.delivery.queue_lifetime_hours),
+            ),
+        )
+        counters = SqlSubmissionCounters(session_factory(self.engine))
+        notices = TransferNotices(
+            counters, self.services.delivery, f"postmaster@{settings.server.hostname}"
+        )
+        self.submission = SubmissionPolicy(self.units, counters, inbound, notices)
+        self.worker = self._delivery_worker()
+        self.web_access = build_web_access(
+            self.units,
+            hasher,
+            throttle,  # the panel's logins count against the mail servers' throttle
+            self.services.delivery,
+            self.services.authentication,
+            settings.server.hostname,
+            _client_ports(settings),
+        )
+        self._worker_task: asyncio.Task[None] | None = None
+
+    def _delivery_worker(self) -> DeliveryWorker:
+        delivery = self.settings.delivery
+        hostname = self.settings.server.hostname
+        return DeliveryWorker(
+            queue=self.queue,
+            spool=self.spool,
+            router=Router(
+                delivery.smarthost,
+                delivery.routes,
+                smarthost_auth=(delivery.smarthost_username, delivery.smarthost_password)
+                if delivery.smarthost_username
+                else None,
+            ),
+            transport=SmtpTransport(hostname),
+            outbox=self.services.delivery,
+            usage=self.services.usage,
+            config=WorkerConfig(hostname, timedelta(seconds=delivery.retry_base_seconds)),
+            signer=self.dkim if delivery.dkim else None,
+        )
+
+    def start_worker(self) -> None:
+        """Deliver queued outbound mail in the background until stop_worker()."""
+        if self._worker_task is None or self._worker_task.done():
+            self._worker_task = asyncio.create_task(self.worker.run(), name="delivery worker")
+
+    async def stop_worker(self) -> None:
+        task, self._worker_task = self._worker_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def migrate(self) -> None:
         await migrate(self.engine)
@@ -55,17 +198,112 @@ class Runtime:
         tls = self.settings.tls
         authority = CertificateAuthority.load_or_create(tls.ca_dir)
         hostname = self.settings.server.hostname
-        if CertificateStore(tls.certs_dir, hostname).files_for(hostname) is None:
+        if self.certificates.files_for(hostname) is None:
             authority.issue([hostname], tls.certs_dir)
+
+    async def start(self) -> list[Listening]:
+        """Start every enabled listener; port 0 in the settings picks a free port."""
+        await self.prepare_tls()
+        context = await asyncio.to_thread(self.certificates.server_context)
+        started: list[Listening] = []
+        s = self.settings
+        if s.mx.enabled:
+            mx = MxDependencies(
+                policy=self.services.inbound,
+                delivery=self.services.delivery,
+                hostname=s.server.hostname,
+                ssl_context=context,
+                max_message_size=s.mx.max_message_size.bytes,
+            )
+            started.append(
+                Listening("MX (SMTP)", await start_mx_server(s.mx.host, s.mx.port, mx), "STARTTLS")
+            )
+        started += await self._start_submission(context)
+        pop3 = self._pop3_dependencies()
+        if s.pop3.enabled:
+            server = await start_pop3_server(
+                s.pop3.host, s.pop3.port, implicit_tls=False, ssl_context=context, deps=pop3
+            )
+            started.append(Listening("POP3", server, "STLS"))
+        if s.pop3s.enabled:
+            server = await start_pop3_server(
+                s.pop3s.host, s.pop3s.port, implicit_tls=True, ssl_context=context, deps=pop3
+            )
+            started.append(Listening("POP3S", server, "implicit TLS"))
+        if s.web.enabled:
+            app = await asyncio.to_thread(create_web_app, self)  # reads templates from disk
+            web = await start_web_server(app, s.web.host, s.web.port)
+            listening = Listening("Web panel", web, "HTTP")
+            started.append(replace(listening, url=f"http://{listening.address}/"))
+        self.start_worker()
+        return started
+
+    async def _start_submission(self, context: ssl.SSLContext) -> list[Listening]:
+        """587-style (STARTTLS) and 465-style (implicit TLS) submission, both AUTH only."""
+        s = self.settings
+        deps = SubmissionDependencies(
+            policy=self.submission,
+            authenticator=self.services.authentication,
+            delivery=self.services.delivery,
+            hostname=s.server.hostname,
+            ssl_context=context,
+            max_message_size=s.mx.max_message_size.bytes,  # one message size limit for all
+        )
+        started: list[Listening] = []
+        for name, listener, implicit, security in (
+            ("Submission", s.submission, False, "STARTTLS, AUTH"),
+            ("Submissions", s.submissions, True, "implicit TLS, AUTH"),
+        ):
+            if listener.enabled:
+                server = await start_submission_server(
+                    listener.host, listener.port, deps, implicit_tls=implicit
+                )
+                started.append(Listening(name, server, security))
+        return started
+
+    def _pop3_dependencies(self) -> Pop3Dependencies:
+        usage, delivery = self.services.usage, self.services.delivery
+
+        async def retrieved(login: LoginRecord, nbytes: int) -> None:
+            await usage.add_transfer(login.customer_id, nbytes)
+
+        return Pop3Dependencies(
+            store=self.store,
+            authenticator=self.services.authentication,
+            hostname=self.settings.server.hostname,
+            allow_plaintext_auth=self.settings.pop3.allow_plaintext_auth,
+            idle_timeout=self.settings.pop3.idle_timeout,
+            on_retrieved=retrieved,
+            on_expunged=delivery.expunged,
+        )
 
     async def serve(self) -> None:
         """Run every enabled server until SIGINT/SIGTERM."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # fsync, argon2 and file reads run in threads; the default pool (cores + 4)
+        # would make 50 concurrent deliveries queue behind a handful of fsyncs.
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="mailhost-io")
+        )
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        print(f"mailhost serving from {self.settings.server.data_dir}", flush=True)
-        await stop.wait()
+        listening = await self.start()
+        print(f"mailhost {self.settings.server.hostname}: serving", flush=True)
+        for item in listening:
+            print(f"  {item.name:<12} {item.address:<22} {item.security}", flush=True)
+        for item in listening:
+            if item.url is not None:
+                print(f"  {item.name} at {item.url}", flush=True)
+        print(f"  CA certificate: {self.settings.tls.ca_dir / 'ca.pem'}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            for item in listening:
+                item.server.close()
+            for item in listening:
+                await item.server.wait_closed()
+            await self.stop_worker()
 
     async def __aenter__(self) -> Runtime:
         return self
@@ -76,4 +314,15 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.stop_worker()
         await self.engine.dispose()
+
+
+def _client_ports(settings: Settings) -> ServicePorts:
+    """The ports mail clients are told about (help pages, DNS SRV records)."""
+    return ServicePorts(
+        submission=settings.submission.port if settings.submission.enabled else None,
+        submissions=settings.submissions.port if settings.submissions.enabled else None,
+        pop3=settings.pop3.port if settings.pop3.enabled else None,
+        pop3s=settings.pop3s.port if settings.pop3s.enabled else None,
+    )

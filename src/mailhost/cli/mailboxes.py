@@ -10,6 +10,8 @@ from mailhost.cli.context import OPERATOR, with_runtime
 from mailhost.cli.render import done, show, size_text
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
+from mailhost.runtime import Runtime
+from mailhost.services.delivery import Recount
 
 app = typer.Typer(help="POP3 mailboxes.", no_args_is_help=True)
 
@@ -55,3 +57,29 @@ def remove(ctx: typer.Context, address: str) -> None:
     parsed = EmailAddress.hosted(address)
     with_runtime(ctx, lambda rt: rt.services.users.remove_mailbox(OPERATOR, parsed))
     done(f"mailbox of {parsed} removed")
+
+
+@app.command("recount")
+def recount(
+    ctx: typer.Context,
+    domain: str,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Recount mailbox usage from the Maildir files and repair the database."""
+    name = DomainName.parse(domain)
+
+    async def work(rt: Runtime) -> list[Recount]:
+        boxes = await rt.services.users.mailboxes(OPERATOR, name)
+        return await rt.services.delivery.recount(boxes)
+
+    results = with_runtime(ctx, work)
+    rows = [
+        {
+            "address": str(r.mailbox.address),
+            "recorded": r.recorded,
+            "on_disk": r.on_disk,
+            "repaired": r.recorded != r.on_disk,
+        }
+        for r in results
+    ]
+    show(f"Mailbox usage of {name}", rows, as_json=json, empty=f"no mailboxes in {name}")

@@ -14,7 +14,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mailhost.cli import customers, domains, mailboxes, plans, smtp_accounts, usage, users
+from mailhost.cli import (
+    admins,
+    customers,
+    domains,
+    mailboxes,
+    plans,
+    queue,
+    smtp_accounts,
+    usage,
+    users,
+)
 from mailhost.cli.context import CliState
 from mailhost.cli.setup import init, serve
 from mailhost.errors import MailhostError
@@ -31,6 +41,8 @@ app.add_typer(domains.app, name="domain")
 app.add_typer(users.app, name="user")
 app.add_typer(mailboxes.app, name="mailbox")
 app.add_typer(smtp_accounts.app, name="smtp")
+app.add_typer(admins.app, name="admin")
+app.add_typer(queue.app, name="queue")
 app.command("usage")(usage.usage)
 app.command("init")(init)
 app.command("serve")(serve)

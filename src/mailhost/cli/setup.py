@@ -71,7 +71,8 @@ async def _add_demo(runtime: Runtime) -> str:
     """A customer on Bulk Hosting with one domain, one user with an SMTP account, one without."""
     accounts, users = runtime.services.accounts, runtime.services.users
     domain = DomainName.parse("example.test")
-    secret = {name: secrets.token_urlsafe(12) for name in ("demo", "domain", "alice", "bob")}
+    names = ("demo", "domain", "alice", "bob", "admin")
+    secret = {name: secrets.token_urlsafe(12) for name in names}
     await accounts.add_customer(
         OPERATOR, "demo", "Bulk Hosting", "demo@example.test", secret["demo"]
     )
@@ -83,9 +84,13 @@ async def _add_demo(runtime: Runtime) -> str:
     await users.add_smtp_account(
         OPERATOR, alice, SmtpFacilities(relay=True, sender_scope=SenderScope.OWN, hourly_limit=120)
     )
+    await runtime.web_access.admins.add(OPERATOR, "admin", "admin@example.test", secret["admin"])
+    web = runtime.settings.web
     return "\n".join(
         [
             "Demo logins (also in demo-logins.txt in the data directory):",
+            f"  control panel    http://{web.host}:{web.port}/",
+            f"  provider admin   admin / {secret['admin']}",
             f"  customer panel   demo / {secret['demo']}",
             f"  domain panel     example.test / {secret['domain']}",
             f"  user with SMTP   alice@example.test / {secret['alice']}",

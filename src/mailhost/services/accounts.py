@@ -7,10 +7,12 @@ then the change and its audit entry, then commit.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 
 from mailhost.errors import InvalidInput, LimitReached, NotPermitted, UnknownPlan
-from mailhost.interfaces import UnitOfWork, UnitOfWorkFactory
+from mailhost.interfaces import CertificateIssuer, DkimKeys, UnitOfWork, UnitOfWorkFactory
 from mailhost.model.actors import Actor, CustomerActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
@@ -35,6 +37,9 @@ def parse_plan_name(raw: str) -> str:
     name = " ".join(raw.split())
     if not 1 <= len(name) <= 100:
         raise InvalidInput("a plan name must be 1 to 100 characters")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        # Control characters have no place in a name (and PostgreSQL refuses NUL in text).
+        raise InvalidInput("a plan name must not contain control characters")
     return name
 
 
@@ -46,9 +51,17 @@ async def plan_named(uow: UnitOfWork, name: str) -> PlanRecord:
 
 
 class AccountService:
-    def __init__(self, units: UnitOfWorkFactory, passwords: Passwords) -> None:
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        passwords: Passwords,
+        certificates: CertificateIssuer | None = None,
+        dkim: DkimKeys | None = None,
+    ) -> None:
         self._units = units
         self._passwords = passwords
+        self._certificates = certificates
+        self._dkim = dkim
 
     async def add_plan(self, actor: Actor, name: str, limits: PlanLimits) -> PlanRecord:
         access.require_provider(actor, "define plans")
@@ -94,6 +107,36 @@ class AccountService:
             found = await uow.directory.customer_by_login(login.strip().lower())
         return access.visible_customer(actor, found, login)
 
+    async def set_customer_enabled(self, actor: Actor, login: str, enabled: bool) -> CustomerRecord:
+        """Disable (or enable again) a customer: its logins and mail stop, nothing is deleted."""
+        access.require_provider(actor, "disable or enable customers")
+        async with self._units() as uow:
+            customer = access.visible_customer(
+                actor, await uow.directory.customer_by_login(parse_login(login)), login
+            )
+            await uow.directory.set_customer_enabled(customer.id, enabled)
+            action = "customer.enable" if enabled else "customer.disable"
+            await uow.audit.record(str(actor), action, customer.login, customer.id)
+            await uow.commit()
+        return replace(customer, enabled=enabled)
+
+    async def change_plan(self, actor: Actor, login: str, plan_name: str) -> CustomerRecord:
+        """Move a customer to another plan; refused if it already uses more than the plan allows."""
+        access.require_provider(actor, "change plans")
+        async with self._units() as uow:
+            customer = access.visible_customer(
+                actor, await uow.directory.customer_by_login(parse_login(login)), login
+            )
+            plan = await plan_named(uow, parse_plan_name(plan_name))
+            await uow.directory.lock_customer(customer.id)
+            await _check_plan_fits(uow, customer, plan)
+            await uow.directory.set_customer_plan(customer.id, plan.id)
+            await uow.audit.record(
+                str(actor), "customer.plan", customer.login, customer.id, plan.name
+            )
+            await uow.commit()
+        return replace(customer, plan=plan)
+
     async def add_domain(
         self, actor: Actor, name: DomainName, customer_login: str, password: str
     ) -> DomainRecord:
@@ -110,6 +153,12 @@ class AccountService:
             domain = await uow.directory.add_domain(name, customer, password_hash)
             await uow.audit.record(str(actor), "domain.add", name.ascii, customer.id)
             await uow.commit()
+        if self._certificates is not None:
+            # After the commit: a certificate without a domain is harmless, the reverse is not.
+            await self._certificates.ensure_certificate(name.mail_host)
+        if self._dkim is not None:
+            # Likewise after the commit: the keys row refers to the domain's row.
+            await self._dkim.ensure_keys(name)
         return domain
 
     async def domains(
@@ -154,6 +203,22 @@ async def _check_domain_limit(uow: UnitOfWork, customer: CustomerRecord) -> None
         raise LimitReached(
             f"plan {customer.plan.name} allows {limit} domains; "
             f"customer {customer.login} has {count}"
+        )
+
+
+async def _check_plan_fits(uow: UnitOfWork, customer: CustomerRecord, plan: PlanRecord) -> None:
+    limits = plan.limits
+    domains = await uow.directory.count_domains(customer.id)
+    if limits.max_domains is not None and domains > limits.max_domains:
+        raise LimitReached(
+            f"plan {plan.name} allows {limits.max_domains} domains; "
+            f"customer {customer.login} has {domains}"
+        )
+    accounts = await uow.facilities.count_accounts(customer.id)
+    if limits.max_accounts is not None and accounts > limits.max_accounts:
+        raise LimitReached(
+            f"plan {plan.name} allows {limits.max_accounts} POP3/SMTP accounts; "
+            f"customer {customer.login} has {accounts}"
         )
 
 

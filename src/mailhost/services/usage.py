@@ -42,6 +42,9 @@ class UsageService:
                 ]
             return [await _usage(uow, customer, month) for customer in customers]
 
+    def current_month(self) -> str:
+        return month_of(self._clock())
+
     async def add_transfer(self, customer_id: int, nbytes: int) -> None:
         """Count bytes received into mailboxes, retrieved over POP3 or relayed out."""
         if nbytes <= 0:

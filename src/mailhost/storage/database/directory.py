@@ -22,8 +22,10 @@ from mailhost.model.records import (
     CustomerRecord,
     DomainRecord,
     LoginRecord,
+    MailboxRecord,
     MailboxRef,
     PlanRecord,
+    RecipientRecord,
     UserRecord,
 )
 from mailhost.storage.database.tables import (
@@ -58,17 +60,6 @@ async def insert_unique(session: AsyncSession, row: object, conflict: AlreadyExi
             await session.flush()
     except IntegrityError as exc:
         raise conflict from exc
-
-
-async def insert_unique_or_none(session: AsyncSession, row: object) -> bool:
-    """Insert unless an equal row exists; True when this call inserted it."""
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
 
 
 class SqlDirectory:
@@ -145,6 +136,16 @@ class SqlDirectory:
         return [
             CustomerRecord(c.id, c.login, c.contact_email, _plan(p), c.enabled) for c, p in rows
         ]
+
+    async def set_customer_enabled(self, customer_id: int, enabled: bool) -> None:
+        await self._session.execute(
+            update(Customer).where(Customer.id == customer_id).values(enabled=enabled)
+        )
+
+    async def set_customer_plan(self, customer_id: int, plan_id: int) -> None:
+        await self._session.execute(
+            update(Customer).where(Customer.id == customer_id).values(plan_id=plan_id)
+        )
 
     async def add_domain(
         self, name: DomainName, customer: CustomerRecord, password_hash: str
@@ -249,6 +250,35 @@ class SqlDirectory:
         await self._session.execute(delete(Mailbox).where(Mailbox.user_id == user_id))
         await self._session.execute(delete(SmtpAccount).where(SmtpAccount.user_id == user_id))
         await self._session.execute(delete(DomainUser).where(DomainUser.id == user_id))
+
+    async def find_recipient(self, address: EmailAddress) -> RecipientRecord | None:
+        """One query per RCPT: the domain, the user and its mailbox; None if not hosted."""
+        user_match = (DomainUser.domain_id == Domain.id) & (
+            DomainUser.username == address.local.lower()
+        )
+        query = (
+            select(Domain, DomainUser, Mailbox)
+            .outerjoin(DomainUser, user_match)
+            .outerjoin(Mailbox, Mailbox.user_id == DomainUser.id)
+            .where(Domain.name == address.domain.ascii)
+        )
+        found = (await self._session.execute(query)).first()
+        if found is None:
+            return None
+        domain, user, mailbox = found
+        if user is None:
+            return RecipientRecord(domain.enabled, None, None)
+        record = None
+        if mailbox is not None:
+            record = MailboxRecord(
+                id=mailbox.id,
+                user_id=user.id,
+                customer_id=domain.customer_id,
+                address=EmailAddress(user.username, DomainName(domain.name)),
+                quota=_size(mailbox.quota_bytes),
+                used_bytes=mailbox.used_bytes,
+            )
+        return RecipientRecord(domain.enabled, user.enabled, record)
 
     async def find_login(self, address: EmailAddress) -> LoginRecord | None:
         query = (

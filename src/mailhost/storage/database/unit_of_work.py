@@ -6,9 +6,12 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mailhost.model.names import EmailAddress
+from mailhost.model.records import LoginRecord
 from mailhost.storage.database.directory import SqlDirectory
 from mailhost.storage.database.facilities import SqlFacilities
 from mailhost.storage.database.usage import SqlAuditLog, SqlUsage
+from mailhost.storage.database.web_access import SqlWebAccess
 
 
 class SqlUnitOfWork:
@@ -18,6 +21,7 @@ class SqlUnitOfWork:
     facilities: SqlFacilities
     usage: SqlUsage
     audit: SqlAuditLog
+    web_access: SqlWebAccess
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -31,6 +35,7 @@ class SqlUnitOfWork:
         self.facilities = SqlFacilities(session)
         self.usage = SqlUsage(session)
         self.audit = SqlAuditLog(session)
+        self.web_access = SqlWebAccess(session)
         return self
 
     async def __aexit__(
@@ -42,10 +47,8 @@ class SqlUnitOfWork:
         session = self._session
         self._session = None
         if session is not None:
-            try:
-                await session.rollback()  # a no-op after commit()
-            finally:
-                await session.close()
+            # close() rolls back whatever was not committed (the pool resets the connection).
+            await session.close()
 
     async def commit(self) -> None:
         assert self._session is not None, "commit() outside `async with`"
@@ -60,3 +63,14 @@ class SqlUnitsOfWork:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions)
+
+
+class SqlLoginDirectory:
+    """The Directory the mail servers consult: one short transaction per lookup."""
+
+    def __init__(self, units: SqlUnitsOfWork) -> None:
+        self._units = units
+
+    async def find_login(self, address: EmailAddress) -> LoginRecord | None:
+        async with self._units() as uow:
+            return await uow.directory.find_login(address)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailhost.model.records import AuditRecord
-from mailhost.storage.database.directory import insert_unique_or_none
 from mailhost.storage.database.tables import AuditEntry, MonthlyUsage
 
 
@@ -17,13 +18,18 @@ class SqlUsage:
         self._session = session
 
     async def add_transfer(self, customer_id: int, month: str, nbytes: int) -> None:
-        row = MonthlyUsage(customer_id=customer_id, month=month, transfer_bytes=0)
-        # First byte of the month creates the row; a concurrent creator is fine.
-        await insert_unique_or_none(self._session, row)
+        # One upsert: the month's first byte creates the row, later ones add to it,
+        # and concurrent writers never lose an increment.
+        dialect = self._session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(MonthlyUsage).values(
+            customer_id=customer_id, month=month, transfer_bytes=nbytes
+        )
         await self._session.execute(
-            update(MonthlyUsage)
-            .where(MonthlyUsage.customer_id == customer_id, MonthlyUsage.month == month)
-            .values(transfer_bytes=MonthlyUsage.transfer_bytes + nbytes)
+            statement.on_conflict_do_update(
+                index_elements=[MonthlyUsage.customer_id, MonthlyUsage.month],
+                set_={"transfer_bytes": MonthlyUsage.transfer_bytes + nbytes},
+            )
         )
 
     async def transfer(self, customer_id: int, month: str) -> int:

@@ -1,0 +1,200 @@
+"""Submission rules: what an authenticated user may send is decided by their SMTP account.
+
+The seed's core rule: any Domain Name User can authenticate (the same password
+as POP3), but only a user holding an SMTP account, with its relay facility on,
+has mail relayed to other domains. Mail to hosted addresses is delivered for
+every authenticated user, because the MX would accept that mail from anyone;
+refusing it on submission would protect nothing. Within an account, its
+facilities bound the sender addresses (own, or any of the domain with `D`),
+messages per hour (`H<n>`, counted in the database for every node), recipients
+per message (`N<n>`) and message size (`S<size>`); the customer's plan bounds
+the monthly transfer relayed out.
+
+Checks return a `Refuse` or a positive answer; refusing one recipient is a
+normal outcome of a transaction (RFC 5321 §3.3), never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mailhost.errors import InvalidAddress
+from mailhost.interfaces import SubmissionCounters, UnitOfWorkFactory
+from mailhost.model.envelope import Accept, Reason, Refuse
+from mailhost.model.facilities import SenderScope, SmtpFacilities
+from mailhost.model.names import EmailAddress
+from mailhost.model.records import LoginRecord, PlanRecord, SmtpAccountRecord
+from mailhost.services.inbound_policy import InboundPolicy
+from mailhost.services.transfer_notices import TransferNotices
+from mailhost.services.usage import month_of, utc_now
+
+
+def hour_of(moment: datetime) -> str:
+    """The `send_counters` key of the hour `moment` falls in (UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """An authenticated user as the rules see them for one transaction (read at MAIL)."""
+
+    login: LoginRecord
+    account: SmtpAccountRecord | None  # None: no SMTP account, so no relaying
+    plan: PlanRecord | None  # the customer's plan
+    transfer_used: int  # bytes of this month's transfer so far
+
+    @property
+    def address(self) -> str:
+        return str(self.login.address)
+
+    @property
+    def facilities(self) -> SmtpFacilities | None:
+        return None if self.account is None else self.account.facilities
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """The recipient is outside our hosted domains and this submitter may relay to it."""
+
+    address: EmailAddress
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One message counted against an hourly limit; `hour` None when there is no limit."""
+
+    user_id: int
+    hour: str | None
+
+
+def sender_allowed(login: LoginRecord, account: SmtpAccountRecord | None, sender: str) -> bool:
+    """May this user send as `sender` (MAIL FROM or a From: address)?
+
+    Their own address always (hosted usernames are case-insensitive); any address
+    of their own domain when their SMTP account has the `D` facility; nothing else,
+    the null sender and unparsable addresses included.
+    """
+    try:
+        address = EmailAddress.parse(sender)
+    except InvalidAddress:
+        return False
+    own = login.address
+    if address.domain != own.domain:
+        return False
+    if address.local.lower() == own.local:
+        return True
+    return account is not None and account.facilities.sender_scope is SenderScope.DOMAIN
+
+
+class SubmissionPolicy:
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        counters: SubmissionCounters,
+        inbound: InboundPolicy,
+        notices: TransferNotices,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._units = units
+        self._counters = counters
+        self._inbound = inbound
+        self._notices = notices
+        self._clock = clock
+
+    async def submitter(self, login: LoginRecord) -> Submitter:
+        """Read the user's SMTP account and the customer's plan and transfer; tell the
+        customer if the transfer has crossed a notice level."""
+        month = month_of(self._clock())
+        async with self._units() as uow:
+            account = await uow.facilities.smtp_account_of(login.user_id)
+            customer = await uow.directory.customer_by_id(login.customer_id)
+            used = await uow.usage.transfer(login.customer_id, month)
+        if customer is not None:
+            await self._notices.check(customer, used)
+        return Submitter(login, account, None if customer is None else customer.plan, used)
+
+    async def check_sender(
+        self, who: Submitter, sender: str, declared_size: int | None
+    ) -> Refuse | None:
+        """MAIL FROM: sender scope, the size announced with SIZE=, and the hourly limit."""
+        if not sender_allowed(who.login, who.account, sender):
+            return Refuse(Reason.SENDER_NOT_ALLOWED, who.address, sender)
+        if declared_size is not None:
+            refusal = self._size_refusal(who, declared_size)
+            if refusal is not None:
+                return refusal
+        limit = None if who.facilities is None else who.facilities.hourly_limit
+        if limit is not None:
+            sent = await self._counters.messages_sent(who.login.user_id, hour_of(self._clock()))
+            if sent >= limit:
+                return Refuse(Reason.HOURLY_LIMIT, who.address, str(limit))
+        return None
+
+    async def check_recipient(
+        self, who: Submitter, recipient: EmailAddress, accepted: int
+    ) -> Accept | Relay | Refuse:
+        """RCPT TO: hosted recipients as on the MX; others only with relaying authority.
+
+        `accepted` is how many recipients this transaction has accepted so far.
+        """
+        most = None if who.facilities is None else who.facilities.max_recipients
+        if most is not None and accepted >= most:
+            return Refuse(Reason.RECIPIENT_LIMIT, who.address, str(most))
+        verdict = await self._inbound.check_recipient(recipient)
+        if isinstance(verdict, Accept) or verdict.reason is not Reason.RELAY_DENIED:
+            return verdict  # a hosted address: delivered, or refused as the MX would
+        if who.account is None:
+            return Refuse(Reason.NO_SMTP_ACCOUNT, who.address)
+        if not who.account.facilities.relay:
+            return Refuse(Reason.RELAY_NOT_PERMITTED, who.address)
+        plan = who.plan
+        if plan is None or _over_transfer(plan, who.transfer_used):
+            name = "unknown" if plan is None else f"{plan.name} ({plan.limits.transfer})"
+            return Refuse(Reason.TRANSFER_LIMIT, who.address, name)
+        return Relay(recipient)
+
+    def check_message(
+        self, who: Submitter, size: int, authors: Sequence[str] | None
+    ) -> Refuse | None:
+        """After DATA: the account's size limit and the From: addresses (None: no From:).
+
+        RFC 6409 §8.1 lets a submission server add a missing From:; we pass the
+        message on without one, and MAIL FROM was checked already.
+        """
+        refusal = self._size_refusal(who, size)
+        if refusal is not None:
+            return refusal
+        for author in authors or ():
+            if not sender_allowed(who.login, who.account, author):
+                return Refuse(Reason.SENDER_NOT_ALLOWED, who.address, author)
+        return None
+
+    async def reserve(self, who: Submitter) -> Reservation | Refuse:
+        """Count the message against the hourly limit, atomically across connections and nodes."""
+        limit = None if who.facilities is None else who.facilities.hourly_limit
+        if limit is None:
+            return Reservation(who.login.user_id, None)
+        hour = hour_of(self._clock())
+        if not await self._counters.reserve_message(who.login.user_id, hour, limit):
+            return Refuse(Reason.HOURLY_LIMIT, who.address, str(limit))
+        return Reservation(who.login.user_id, hour)
+
+    async def release(self, reservation: Reservation) -> None:
+        """The reserved message was not accepted after all (a temporary failure)."""
+        if reservation.hour is not None:
+            await self._counters.release_message(reservation.user_id, reservation.hour)
+
+    @staticmethod
+    def _size_refusal(who: Submitter, size: int) -> Refuse | None:
+        most = None if who.facilities is None else who.facilities.max_message_size
+        if most is not None and size > most.bytes:
+            return Refuse(Reason.ACCOUNT_SIZE_LIMIT, who.address, str(most))
+        return None
+
+
+def _over_transfer(plan: PlanRecord, used: int) -> bool:
+    limit = plan.limits.transfer
+    return limit is not None and used >= limit.bytes
