@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import poplib
 import smtplib
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -267,8 +269,6 @@ def test_transfer_and_storage_are_accounted(server: Server) -> None:
         text=True,
         timeout=60,
     ).stdout
-    import json
-
     [usage] = json.loads(out)
     assert usage["storage_bytes"] == len(stored)
     # received into the mailbox, plus the RETR response sent to the client
@@ -276,6 +276,72 @@ def test_transfer_and_storage_are_accounted(server: Server) -> None:
 
 
 def server_cli(server: Server) -> list[str]:
-    import sys
-
     return [sys.executable, "-m", "mailhost", "--data-dir", str(server.data_dir)]
+
+
+def test_curl_reads_over_pop3_with_stls(server: Server) -> None:
+    send(server, "bob@example.test", sample("stls", b"read me over STLS\r\n"))
+    port = server.ports["POP3"]
+    listing = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            str(server.ca_file),
+            "--resolve",
+            f"{MAIL_HOST}:{port}:127.0.0.1",
+            "--user",
+            f"bob@example.test:{PASSWORD}",
+            f"pop3://{MAIL_HOST}:{port}/1",
+        ],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    assert body_of(listing.stdout).endswith(b"read me over STLS\r\n")
+
+
+def _mailbox_json(server: Server) -> dict[str, int]:
+    out = subprocess.run(
+        [*server_cli(server), "mailbox", "list", "example.test", "--json"],
+        env=server.env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return {row["address"]: row["used"] for row in json.loads(out)}
+
+
+def _disk_usage(server: Server, address: str) -> int:
+    root = server.maildir(address)
+    return sum(p.stat().st_size for sub in ("new", "cur") for p in (root / sub).glob("*"))
+
+
+def test_database_and_disk_agree_and_recount_repairs_drift(server: Server) -> None:
+    for n in range(4):
+        send(server, "bob@example.test", sample(f"u{n}", b"usage\r\n" * (n + 1)))
+    client = pop3s(server)
+    client.dele(2)
+    client.dele(3)
+    client.quit()
+    disk = _disk_usage(server, "bob@example.test")
+    assert _mailbox_json(server)["bob@example.test"] == disk > 0
+    # Drift: a message removed behind mailhost's back (an operator's rm, a restore).
+    victim = next((server.maildir("bob@example.test") / "new").iterdir())
+    victim.unlink()
+    assert _mailbox_json(server)["bob@example.test"] == disk
+    out = subprocess.run(
+        [*server_cli(server), "mailbox", "recount", "example.test", "--json"],
+        env=server.env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    repaired = {row["address"]: row for row in json.loads(out)}["bob@example.test"]
+    assert repaired["recorded"] == disk
+    assert repaired["on_disk"] == _disk_usage(server, "bob@example.test")
+    assert repaired["repaired"] is True
+    assert _mailbox_json(server)["bob@example.test"] == _disk_usage(server, "bob@example.test")
