@@ -58,6 +58,7 @@ from mailhost.web.server import start_web_server
 
 log = logging.getLogger("mailhost")
 IO_THREADS = 64
+RECIPIENT_CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ class Runtime:
         self.spool = SpoolDirectory(settings.server.data_dir / "spool")
         self.queue = SqlDeliveryQueue(session_factory(self.engine))
         self.dkim = DkimKeyring(SqlDkimKeys(session_factory(self.engine)))
-        inbound = InboundPolicy(self.units)
+        inbound = InboundPolicy(self.units, cache_seconds=RECIPIENT_CACHE_SECONDS)
         auth = settings.auth
         throttle = MemoryThrottle(
             max_failures_per_address=auth.max_failures_per_address,

@@ -72,6 +72,7 @@ class DeliveryService:
                 stored=stored.size,
                 transferred=stored.size,
             )
+            self._policy.stored(mailbox, stored.size)
             log.info("delivered %s bytes to %s as %s", stored.size, mailbox.address, stored.uid)
         return Delivered(tuple(uids))
 

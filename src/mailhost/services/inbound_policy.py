@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from dataclasses import replace
+from collections.abc import Callable, Sequence
 
 from mailhost.interfaces import UnitOfWorkFactory
 from mailhost.model.envelope import Accept, Reason, Refuse, Verdict
@@ -10,15 +12,63 @@ from mailhost.model.names import EmailAddress
 from mailhost.model.records import MailboxRecord
 
 
+MAX_CACHED = 10_000
+
+
+def _with_room(mailbox: MailboxRecord) -> Verdict:
+    if mailbox.quota is not None and mailbox.used_bytes >= mailbox.quota.bytes:
+        return Refuse(Reason.MAILBOX_FULL, str(mailbox.address))
+    return Accept(mailbox)
+
+
 def room_for(mailbox: MailboxRecord, size: int) -> bool:
     return mailbox.quota is None or mailbox.used_bytes + size <= mailbox.quota.bytes
 
 
 class InboundPolicy:
-    def __init__(self, units: UnitOfWorkFactory) -> None:
+    """`cache_seconds` > 0 remembers accepted recipients that long.
+
+    A busy MX looks the same mailbox up for every message; remembering an
+    accepted recipient for a second takes most of those queries away. The
+    price: a mailbox removed, disabled or filled within that second still
+    takes mail, like Dovecot's soft quota. Refusals are never cached, so a
+    new user receives mail at once.
+    """
+
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        *,
+        cache_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._units = units
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._accepted: dict[EmailAddress, tuple[float, Accept]] = {}
 
     async def check_recipient(self, address: EmailAddress) -> Verdict:
+        now = self._clock()
+        cached = self._accepted.get(address)
+        if cached is not None and cached[0] > now:
+            return _with_room(cached[1].mailbox)
+        found = await self._look_up(address)
+        if isinstance(found, Accept) and self._cache_seconds > 0:
+            if len(self._accepted) >= MAX_CACHED:
+                self._accepted.clear()  # bounded memory; it refills within a second
+            self._accepted[address] = (now + self._cache_seconds, found)
+        return _with_room(found.mailbox) if isinstance(found, Accept) else found
+
+    def stored(self, mailbox: MailboxRecord, nbytes: int) -> None:
+        """Keep a remembered recipient's usage current after a delivery by this process."""
+        cached = self._accepted.get(mailbox.address)
+        if cached is not None:
+            expires, verdict = cached
+            grown = replace(verdict.mailbox, used_bytes=verdict.mailbox.used_bytes + nbytes)
+            self._accepted[mailbox.address] = (expires, Accept(grown))
+
+    async def _look_up(self, address: EmailAddress) -> Verdict:
+        """The recipient's mailbox (Accept, before any quota check) or why there is none."""
         async with self._units() as uow:
             found = await uow.directory.find_recipient(address)
         if found is None:
@@ -28,12 +78,9 @@ class InboundPolicy:
             return Refuse(Reason.DOMAIN_DISABLED, str(address))
         if not found.user_enabled:
             return Refuse(Reason.UNKNOWN_USER, str(address))
-        mailbox = found.mailbox
-        if mailbox is None:
+        if found.mailbox is None:
             return Refuse(Reason.NO_MAILBOX, str(address))
-        if mailbox.quota is not None and mailbox.used_bytes >= mailbox.quota.bytes:
-            return Refuse(Reason.MAILBOX_FULL, str(mailbox.address))
-        return Accept(mailbox)
+        return Accept(found.mailbox)
 
     async def check_message(self, mailboxes: Sequence[MailboxRecord], size: int) -> Verdict | None:
         """After DATA: refuse the whole message if any mailbox cannot take it (none is lost).

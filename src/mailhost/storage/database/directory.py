@@ -252,33 +252,45 @@ class SqlDirectory:
         await self._session.execute(delete(DomainUser).where(DomainUser.id == user_id))
 
     async def find_recipient(self, address: EmailAddress) -> RecipientRecord | None:
-        """One query per RCPT: the domain, the user and its mailbox; None if not hosted."""
+        """One query per RCPT: the domain, the user and its mailbox; None if not hosted.
+
+        Plain columns rather than ORM objects: this runs for every recipient.
+        """
         user_match = (DomainUser.domain_id == Domain.id) & (
             DomainUser.username == address.local.lower()
         )
         query = (
-            select(Domain, DomainUser, Mailbox)
+            select(
+                Domain.enabled,
+                Domain.customer_id,
+                DomainUser.id,
+                DomainUser.username,
+                DomainUser.enabled,
+                Mailbox.id,
+                Mailbox.quota_bytes,
+                Mailbox.used_bytes,
+            )
             .outerjoin(DomainUser, user_match)
             .outerjoin(Mailbox, Mailbox.user_id == DomainUser.id)
             .where(Domain.name == address.domain.ascii)
         )
-        found = (await self._session.execute(query)).first()
-        if found is None:
+        row = (await self._session.execute(query)).first()
+        if row is None:
             return None
-        domain, user, mailbox = found
-        if user is None:
-            return RecipientRecord(domain.enabled, None, None)
-        record = None
-        if mailbox is not None:
-            record = MailboxRecord(
-                id=mailbox.id,
-                user_id=user.id,
-                customer_id=domain.customer_id,
-                address=EmailAddress(user.username, DomainName(domain.name)),
-                quota=_size(mailbox.quota_bytes),
-                used_bytes=mailbox.used_bytes,
+        domain_enabled, customer_id, user_id, username, user_enabled, box_id, quota, used = row
+        if user_id is None:
+            return RecipientRecord(domain_enabled, None, None)
+        mailbox = None
+        if box_id is not None:
+            mailbox = MailboxRecord(
+                id=box_id,
+                user_id=user_id,
+                customer_id=customer_id,
+                address=EmailAddress(username, address.domain),
+                quota=_size(quota),
+                used_bytes=used,
             )
-        return RecipientRecord(domain.enabled, user.enabled, record)
+        return RecipientRecord(domain_enabled, user_enabled, mailbox)
 
     async def find_login(self, address: EmailAddress) -> LoginRecord | None:
         query = (

@@ -1,0 +1,69 @@
+"""The MX's recipient rules, with and without the short recipient cache."""
+
+from __future__ import annotations
+
+from mailhost.model.actors import ProviderActor
+from mailhost.model.envelope import Accept, Reason, Refuse
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
+from mailhost.runtime import Runtime
+from mailhost.services.inbound_policy import InboundPolicy
+
+OP = ProviderActor("test")
+PW = "correct horse battery"
+BOB = EmailAddress.hosted("bob@example.test")
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _hosted(rt: Runtime) -> None:
+    await rt.services.accounts.add_customer(OP, "acme", "Bulk Hosting", "b@acme.test", PW)
+    await rt.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
+    await rt.services.users.add_user(OP, BOB, PW)
+    await rt.services.users.add_mailbox(OP, BOB, ByteSize(1000))
+
+
+async def test_refusals_name_the_reason(runtime: Runtime) -> None:
+    await _hosted(runtime)
+    policy = InboundPolicy(runtime.units)
+    cases = {
+        "bob@elsewhere.test": Reason.RELAY_DENIED,
+        "nobody@example.test": Reason.UNKNOWN_USER,
+    }
+    for raw, reason in cases.items():
+        verdict = await policy.check_recipient(EmailAddress.parse(raw))
+        assert verdict == Refuse(reason, raw)
+    await runtime.services.users.add_user(OP, EmailAddress.hosted("nobox@example.test"), PW)
+    nobox = await policy.check_recipient(EmailAddress.hosted("nobox@example.test"))
+    assert nobox == Refuse(Reason.NO_MAILBOX, "nobox@example.test")
+
+
+async def test_cached_recipient_tracks_own_deliveries_and_expires(runtime: Runtime) -> None:
+    await _hosted(runtime)
+    clock = Clock()
+    policy = InboundPolicy(runtime.units, cache_seconds=1.0, clock=clock)
+    first = await policy.check_recipient(BOB)
+    assert isinstance(first, Accept)
+    policy.stored(first.mailbox, 1000)  # this process filled the mailbox
+    assert await policy.check_recipient(BOB) == Refuse(Reason.MAILBOX_FULL, str(BOB))
+    await runtime.services.users.remove_user(OP, BOB)
+    clock.now += 0.5
+    assert await policy.check_recipient(BOB) == Refuse(Reason.MAILBOX_FULL, str(BOB))
+    clock.now += 1.0  # past the cache: the removal is seen
+    assert await policy.check_recipient(BOB) == Refuse(Reason.UNKNOWN_USER, str(BOB))
+
+
+async def test_refusals_are_not_cached(runtime: Runtime) -> None:
+    clock = Clock()
+    policy = InboundPolicy(runtime.units, cache_seconds=60.0, clock=clock)
+    await runtime.services.accounts.add_customer(OP, "acme", "Bulk Hosting", "b@acme.test", PW)
+    await runtime.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
+    assert await policy.check_recipient(BOB) == Refuse(Reason.UNKNOWN_USER, str(BOB))
+    await runtime.services.users.add_user(OP, BOB, PW)
+    await runtime.services.users.add_mailbox(OP, BOB, None)
+    assert isinstance(await policy.check_recipient(BOB), Accept)
