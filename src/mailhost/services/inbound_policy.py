@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from mailhost.interfaces import UnitOfWorkFactory
 from mailhost.model.envelope import Accept, Reason, Refuse, Verdict
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import MailboxRecord
-
 
 MAX_CACHED = 10_000
 
