@@ -171,3 +171,40 @@ def test_implicit_tls_port_speaks_tls_first(mail_out_server: Server) -> None:
     ):
         assert tls.recv(100).startswith(b"220 ")
         assert isinstance(tls, ssl.SSLSocket) and tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_queue_survives_sigkill_between_250_and_delivery(
+    mail_out_server: Server, mail_sink: ThreadSink
+) -> None:
+    sink_route = mail_out_server.env["MAILHOST_DELIVERY_ROUTES"]
+    # First the destination is down, so the message waits in the queue after its 250.
+    mail_out_server.kill()
+    mail_out_server.env["MAILHOST_DELIVERY_ROUTES"] = f"remote.test=127.0.0.1:{_closed_port()}"
+    mail_out_server.start()
+    with smtplib.SMTP("127.0.0.1", mail_out_server.ports["Submission"], timeout=30) as smtp:
+        smtp._host = MAIL_HOST  # smtplib checks the certificate against the connect() host
+        smtp.starttls(context=mail_out_server.tls())
+        smtp.login("alice@example.test", PASSWORD)
+        refused = smtp.sendmail("alice@example.test", ["zed@remote.test"], MESSAGE)
+    assert refused == {}
+    mail_out_server.kill()
+    # After the crash the destination is back; the queued message is still there.
+    mail_out_server.env["MAILHOST_DELIVERY_ROUTES"] = sink_route
+    mail_out_server.start()
+    cli = [*MAILHOST, "--data-dir", str(mail_out_server.data_dir)]
+    subprocess.run(
+        [*cli, "queue", "retry", "--all"],
+        env=mail_out_server.env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    [(sender, rcpts, content)] = mail_sink.wait_for(1)
+    assert (sender, rcpts) == ("alice@example.test", ["zed@remote.test"])
+    assert content.endswith(MESSAGE.split(b"\r\n\r\n", 1)[1])

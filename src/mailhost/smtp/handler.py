@@ -10,6 +10,7 @@ current transaction, which a new MAIL command starts afresh.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import secrets
 import ssl
@@ -81,9 +82,14 @@ class EnvelopeView(Protocol):
 class _Transaction:
     """One MAIL ... DATA: its queue id and the recipients accepted so far."""
 
-    queue_id: str = field(default_factory=lambda: secrets.token_hex(6).upper())
+    queue_id: str = field(default_factory=lambda: new_queue_id())
     recipients: list[EmailAddress] = field(default_factory=list)
     mailboxes: list[MailboxRecord] = field(default_factory=list)
+
+
+def new_queue_id() -> str:
+    """A log and reply reference, not a secret: no syscall per message for it."""
+    return f"{random.getrandbits(48):012X}"
 
 
 def sender_syntax_ok(path: str) -> bool:
