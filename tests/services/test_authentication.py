@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import pytest
@@ -97,3 +99,27 @@ async def test_repeated_failures_throttle_the_account(runtime: Runtime, bob: Ema
     assert outcome.retry_after > 0
     clock.now += 901
     assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), Authenticated)
+
+
+async def test_many_simultaneous_correct_logins_all_succeed(
+    runtime: Runtime, bob: EmailAddress
+) -> None:
+    # A mail client opening more connections at once than the failure limit (3 here)
+    # waits for its first logins instead of being locked out.
+    auth = service(runtime, Clock(), cache=0)
+    outcomes = await asyncio.gather(*(auth.authenticate(str(bob), PW, CLIENT) for _ in range(8)))
+    assert all(isinstance(outcome, Authenticated) for outcome in outcomes)
+
+
+async def test_abandoned_attempt_counts_as_a_failure(runtime: Runtime, bob: EmailAddress) -> None:
+    clock = Clock()
+    auth = service(runtime, clock, cache=0)
+    for _ in range(3):
+        attempt = asyncio.ensure_future(auth.authenticate(str(bob), "a wrong guess!", CLIENT))
+        await asyncio.sleep(0)  # let it pass the throttle, then hang up
+        attempt.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await attempt
+    outcome = await auth.authenticate(str(bob), PW, CLIENT)
+    assert isinstance(outcome, Throttled)
+    assert outcome.retry_after > 1

@@ -28,13 +28,15 @@ from mailhost.model.logins import (
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import LoginRecord
 from mailhost.services.passwords import Passwords
-from mailhost.services.throttle import Throttle
+from mailhost.services.throttle import PENDING_RETRY_SECONDS, Throttle
 
 log = logging.getLogger("mailhost.auth")
 
 # Bounds the memory an unparsable login can take in the throttle and the log.
 _MAX_ACCOUNT_KEY = 320
 _MAX_CACHED = 10_000
+# How long a login waits for the same client's other logins still being verified.
+PENDING_WAIT_SECONDS = 10.0
 
 CacheKey = tuple[str, str, bytes]
 
@@ -64,10 +66,40 @@ class AuthenticationService:
     async def authenticate(self, login: str, password: str, client: ClientInfo) -> AuthOutcome:
         address = _parse_login(login)
         account = str(address) if address else login.strip().lower()[:_MAX_ACCOUNT_KEY]
-        retry_after = await self._throttle.check(client.address, account)
+        retry_after = await self._admitted(client.address, account)
         if retry_after is not None:
             log.warning("%s: throttled for %.0f s", _attempt(account, client), retry_after)
             return Throttled(retry_after)
+        settled = False
+        try:
+            outcome, delay = await self._verify(address, account, password, client)
+            settled = True
+        finally:
+            if not settled:  # cancelled or crashed mid-way: it counts as a failure
+                await self._throttle.failure(client.address, account)
+        await asyncio.sleep(delay)  # a refusal answers late, more so after each failure
+        return outcome
+
+    async def _admitted(self, address: str, account: str) -> float | None:
+        """None once the throttle lets the attempt through; else seconds to retry after.
+
+        A client whose other connections are still being verified waits for them
+        (at most PENDING_WAIT_SECONDS) instead of being turned away.
+        """
+        waited = 0.0
+        while True:
+            retry_after = await self._throttle.check(address, account)
+            if retry_after is None or retry_after > PENDING_RETRY_SECONDS:
+                return retry_after
+            if waited >= PENDING_WAIT_SECONDS:
+                return retry_after
+            await asyncio.sleep(retry_after)
+            waited += retry_after
+
+    async def _verify(
+        self, address: EmailAddress | None, account: str, password: str, client: ClientInfo
+    ) -> tuple[AuthOutcome, float]:
+        """The outcome, already reported to the throttle, and how long to delay it."""
         if address is None:
             return await self._refuse(account, client, "not a user address")
         record = await self._directory.find_login(address)
@@ -85,15 +117,16 @@ class AuthenticationService:
             self._remember(key)
         await self._throttle.success(client.address, account)
         log.info("%s: accepted%s", _attempt(account, client), " (cached)" if cached else "")
-        return Authenticated(record)
+        return Authenticated(record), 0.0
 
-    async def _refuse(self, account: str, client: ClientInfo, reason: str) -> BadCredentials:
+    async def _refuse(
+        self, account: str, client: ClientInfo, reason: str
+    ) -> tuple[BadCredentials, float]:
         delay = await self._throttle.failure(client.address, account)
         log.warning(
             "%s: refused (%s); answering in %.1f s", _attempt(account, client), reason, delay
         )
-        await asyncio.sleep(delay)
-        return BadCredentials()
+        return BadCredentials(), delay
 
     def _cache_key(self, record: LoginRecord, password: str) -> CacheKey:
         # The stored hash is part of the key, so a password change invalidates

@@ -5,6 +5,10 @@ An attempt counts as a failure from the moment `check` lets it through until
 opens many connections at once cannot get more guesses in flight than the
 limit allows while the (slow, deliberately) password checks are running. An
 attempt that is abandoned half-way (the client hung up) keeps counting.
+When the limit is reached only because attempts are still in flight, `check`
+asks the caller to wait a moment rather than refusing: a mail client opening
+several connections at once waits for its first logins instead of being
+locked out, and still no more guesses than the limit are ever in flight.
 
 A success from an address forgives that address's earlier failures on that
 account only: the owner's phone logging in every minute must not reset the
@@ -14,7 +18,7 @@ count of someone guessing the same account from elsewhere.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -23,13 +27,19 @@ FIRST_DELAYED_FAILURE = 3
 BASE_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 8.0
 DEFAULT_MAX_KEYS = 100_000
+# `check` answers this when the limit is reached by attempts still being verified.
+PENDING_RETRY_SECONDS = 0.25
 
 
 class Throttle(Protocol):
     """Shared by every login path (SMTP AUTH, POP3, web); async so it can live in a database."""
 
     async def check(self, address: str, account: str) -> float | None:
-        """None: go ahead (the attempt counts as a failure from now on); else seconds to wait."""
+        """None: go ahead (the attempt counts as a failure from now on); else seconds to wait.
+
+        PENDING_RETRY_SECONDS means the limit is reached by attempts still in
+        flight; the caller may wait that long and ask again.
+        """
         ...
 
     async def failure(self, address: str, account: str) -> float:
@@ -126,6 +136,16 @@ class MemoryThrottle:
         self._by_address = _Window(max_failures_per_address, window_seconds, max_keys)
         self._by_account = _Window(max_failures_per_account, window_seconds, max_keys)
         self._clock = clock
+        # Attempts let through and not yet settled: a mail client opening several
+        # connections at once must wait for its first logins, not be locked out.
+        self._pending_addresses: Counter[str] = Counter()
+        self._pending_accounts: Counter[str] = Counter()
+
+    def _settle(self, address: str, account: str) -> None:
+        for pending, key in ((self._pending_addresses, address), (self._pending_accounts, account)):
+            pending[key] -= 1
+            if pending[key] <= 0:
+                del pending[key]
 
     async def check(self, address: str, account: str) -> float | None:
         now = self._clock()
@@ -138,16 +158,23 @@ class MemoryThrottle:
             if wait is not None
         ]
         if waits:
+            if self._pending_addresses[address] or self._pending_accounts[account]:
+                # The limit is reached only by attempts still in flight: ask to wait for them.
+                return PENDING_RETRY_SECONDS
             return max(waits)
         self._by_address.add(address, account, now)
         self._by_account.add(account, address, now)
+        self._pending_addresses[address] += 1
+        self._pending_accounts[account] += 1
         return None
 
     async def failure(self, address: str, account: str) -> float:
+        self._settle(address, account)
         now = self._clock()
         failures = max(self._by_address.count(address, now), self._by_account.count(account, now))
         return delay_after(failures)
 
     async def success(self, address: str, account: str) -> None:
+        self._settle(address, account)
         self._by_address.forgive(address, account)
         self._by_account.forgive(account, address)
