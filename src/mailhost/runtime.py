@@ -144,6 +144,7 @@ class Runtime:
             counters, self.services.delivery, f"postmaster@{settings.server.hostname}"
         )
         self.submission = SubmissionPolicy(self.units, counters, inbound, notices)
+        self.notices = notices
         self.worker = self._delivery_worker()
         self.web_access = build_web_access(
             self.units,
@@ -155,6 +156,7 @@ class Runtime:
             _client_ports(settings),
         )
         self._worker_task: asyncio.Task[None] | None = None
+        self._notice_task: asyncio.Task[None] | None = None
 
     def _delivery_worker(self) -> DeliveryWorker:
         delivery = self.settings.delivery
@@ -177,16 +179,21 @@ class Runtime:
         )
 
     def start_worker(self) -> None:
-        """Deliver queued outbound mail in the background until stop_worker()."""
+        """Deliver queued outbound mail and watch transfer usage until stop_worker()."""
         if self._worker_task is None or self._worker_task.done():
             self._worker_task = asyncio.create_task(self.worker.run(), name="delivery worker")
+        if self._notice_task is None or self._notice_task.done():
+            watch = self.notices.watch(self.services.accounts, self.services.usage)
+            self._notice_task = asyncio.create_task(watch, name="transfer notices")
 
     async def stop_worker(self) -> None:
-        task, self._worker_task = self._worker_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks = (self._worker_task, self._notice_task)
+        self._worker_task = self._notice_task = None
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def migrate(self) -> None:
         await migrate(self.engine)

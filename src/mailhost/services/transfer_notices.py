@@ -7,6 +7,7 @@ crossing at once; a notice that cannot be sent is unclaimed for a later try.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,10 +16,12 @@ from email.utils import format_datetime, make_msgid
 
 from mailhost.errors import MailhostError
 from mailhost.interfaces import Outbox, SubmissionCounters
+from mailhost.model.actors import ProviderActor
 from mailhost.model.names import EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import CustomerRecord
-from mailhost.services.usage import month_of, utc_now
+from mailhost.services.accounts import AccountService
+from mailhost.services.usage import UsageService, month_of, utc_now
 
 log = logging.getLogger("mailhost.usage")
 
@@ -71,6 +74,24 @@ class TransferNotices:
             if claimed and not told:
                 told = True
                 await self._send(customer, month, level, used)
+
+    async def watch(
+        self, accounts: AccountService, usage: UsageService, interval: float = 60.0
+    ) -> None:
+        """Check every customer each `interval` seconds, forever.
+
+        Transfer also grows through the MX, POP3 and the outbound worker, not only
+        through submissions (which check at once): this catches those crossings.
+        """
+        system = ProviderActor("transfer-notices")
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                used = {u.customer_login: u.transfer_bytes for u in await usage.report(system)}
+                for customer in await accounts.customers(system):
+                    await self.check(customer, used.get(customer.login, 0))
+            except Exception:  # the next round tries again; never kill the loop
+                log.exception("transfer notice check failed")
 
     async def _send(self, customer: CustomerRecord, month: str, level: int, used: int) -> None:
         try:
