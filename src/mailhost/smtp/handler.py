@@ -119,8 +119,30 @@ def protocol_of(session: SessionView) -> WithProtocol:
     return WithProtocol.ESMTPS if session.ssl is not None else WithProtocol.ESMTP
 
 
-class MxHandler:
+class BoundaryHooks:
+    """What MX and submission handlers share at the connection boundary."""
+
+    service = "smtp"  # names the listener in logs
+
+    def temporary_failure(self, stage: str, error: BaseException) -> str:
+        """Log an unexpected error with a reference and answer 451 4.3.0 with it."""
+        ref = secrets.token_hex(4)
+        log.error("%s %s failed (ref %s)", self.service, stage, ref, exc_info=error)
+        return replies.TEMPORARY_FAILURE.render(ref=ref)
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd calls this for an exception no hook caught."""
+        if isinstance(error, TLSSetupException):
+            # A failed handshake is the client's business; aiosmtpd closes the connection.
+            log.info("%s STARTTLS handshake failed: %r", self.service, error.__cause__ or error)
+            return replies.TEMPORARY_FAILURE.render(ref="tls")  # not sent
+        return self.temporary_failure("session", error)
+
+
+class MxHandler(BoundaryHooks):
     """aiosmtpd handler for one MX connection."""
+
+    service = "MX"
 
     def __init__(self, deps: MxDependencies) -> None:
         self._deps = deps
@@ -210,7 +232,7 @@ class MxHandler:
         try:
             verdict = await self._deps.policy.check_recipient(recipient)
         except Exception as error:  # the connection boundary: answer 451, log with a ref
-            return _temporary_failure("RCPT", error)
+            return self.temporary_failure("RCPT", error)
         if isinstance(verdict, Refuse):
             log.info("MX %s refused %s: %s", _client(session), recipient, verdict.reason.value)
             return replies.render(verdict)
@@ -228,15 +250,7 @@ class MxHandler:
         try:
             return await self._accept(session, transaction, envelope.original_content or b"")
         except Exception as error:  # the connection boundary: answer 451, log with a ref
-            return _temporary_failure("DATA", error)
-
-    async def handle_exception(self, error: Exception) -> str:
-        """aiosmtpd calls this for an exception no hook caught."""
-        if isinstance(error, TLSSetupException):
-            # A failed handshake is the client's business; aiosmtpd closes the connection.
-            log.info("MX STARTTLS handshake failed: %r", error.__cause__ or error)
-            return replies.TEMPORARY_FAILURE.render(ref="tls")  # not sent
-        return _temporary_failure("session", error)
+            return self.temporary_failure("DATA", error)
 
     async def _accept(self, session: SessionView, transaction: _Transaction, content: bytes) -> str:
         if not transaction.mailboxes:
@@ -279,9 +293,3 @@ class MxHandler:
 
 def _client(session: SessionView) -> str:
     return peer_ip(session) or "unknown client"
-
-
-def _temporary_failure(stage: str, error: BaseException) -> str:
-    ref = secrets.token_hex(4)
-    log.error("MX %s failed (ref %s)", stage, ref, exc_info=error)
-    return replies.TEMPORARY_FAILURE.render(ref=ref)

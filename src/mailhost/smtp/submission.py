@@ -14,7 +14,6 @@ from __future__ import annotations
 import binascii
 import logging
 import re
-import secrets
 import ssl
 import time
 from base64 import b64decode
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from aiosmtpd.smtp import AuthResult, TLSSetupException
+from aiosmtpd.smtp import AuthResult
 
 from mailhost.errors import InvalidAddress, TemporaryFailure
 from mailhost.interfaces import Authenticator
@@ -36,8 +35,10 @@ from mailhost.services.submission_policy import Reservation, SubmissionPolicy, S
 from mailhost.smtp import replies
 from mailhost.smtp.handler import (
     MAX_RECIPIENTS,
+    BoundaryHooks,
     EnvelopeView,
     SessionView,
+    new_queue_id,
     peer_ip,
     sender_syntax_ok,
 )
@@ -100,12 +101,14 @@ class _Transaction:
 
     submitter: Submitter
     sender: str  # "" for the null sender
-    queue_id: str = field(default_factory=lambda: secrets.token_hex(6).upper())
+    queue_id: str = field(default_factory=new_queue_id)
     recipients: list[EmailAddress] = field(default_factory=list)
 
 
-class SubmissionHandler:
+class SubmissionHandler(BoundaryHooks):
     """aiosmtpd handler for one submission connection (587- or 465-style)."""
+
+    service = "submission"
 
     def __init__(self, deps: SubmissionDependencies) -> None:
         self._deps = deps
@@ -233,7 +236,7 @@ class SubmissionHandler:
             who = await self._current_submitter(login)
             verdict = await self._deps.policy.check_sender(who, address, _declared_size(options))
         except Exception as error:  # the connection boundary: answer 451, log with a ref
-            return _temporary_failure("MAIL", error)
+            return self.temporary_failure("MAIL", error)
         if verdict is not None:
             log.info("submission %s: sender %r refused: %s", who.address, address, verdict.reason)
             return replies.render(verdict)
@@ -271,7 +274,7 @@ class SubmissionHandler:
                 who, recipient, len(transaction.recipients)
             )
         except Exception as error:  # the connection boundary: answer 451, log with a ref
-            return _temporary_failure("RCPT", error)
+            return self.temporary_failure("RCPT", error)
         if isinstance(verdict, Refuse):
             log.info("submission %s: %s refused: %s", who.address, recipient, verdict.reason)
             return replies.render(verdict)
@@ -290,14 +293,7 @@ class SubmissionHandler:
         try:
             return await self._accept(session, transaction, envelope.original_content or b"")
         except Exception as error:  # the connection boundary: answer 451, log with a ref
-            return _temporary_failure("DATA", error)
-
-    async def handle_exception(self, error: Exception) -> str:
-        """aiosmtpd calls this for an exception no hook caught."""
-        if isinstance(error, TLSSetupException):
-            log.info("submission STARTTLS handshake failed: %r", error.__cause__ or error)
-            return replies.TEMPORARY_FAILURE.render(ref="tls")  # not sent
-        return _temporary_failure("session", error)
+            return self.temporary_failure("DATA", error)
 
     async def _accept(self, session: SessionView, transaction: _Transaction, content: bytes) -> str:
         who = transaction.submitter
@@ -386,9 +382,3 @@ def _declared_size(options: Sequence[str]) -> int | None:
         if match:
             return int(match.group(1))
     return None
-
-
-def _temporary_failure(stage: str, error: BaseException) -> str:
-    ref = secrets.token_hex(4)
-    log.error("submission %s failed (ref %s)", stage, ref, exc_info=error)
-    return replies.TEMPORARY_FAILURE.render(ref=ref)
