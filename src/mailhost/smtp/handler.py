@@ -138,6 +138,17 @@ class BoundaryHooks:
             return replies.TEMPORARY_FAILURE.render(ref="tls")  # not sent
         return self.temporary_failure("session", error)
 
+    async def handle_QUIT(
+        self, server: object, session: SessionView, envelope: EnvelopeView
+    ) -> str:
+        return replies.BYE.render()
+
+    async def handle_VRFY(
+        self, server: object, session: SessionView, envelope: EnvelopeView, address: str
+    ) -> str:
+        # RFC 5321 §3.5.3 and §7.3: 252 without saying whether the user exists.
+        return replies.CANNOT_VRFY.render()
+
 
 class MxHandler(BoundaryHooks):
     """aiosmtpd handler for one MX connection."""
@@ -188,17 +199,6 @@ class MxHandler(BoundaryHooks):
     ) -> str:
         self._transaction = _Transaction()
         return replies.OK.render()
-
-    async def handle_QUIT(
-        self, server: object, session: SessionView, envelope: EnvelopeView
-    ) -> str:
-        return replies.BYE.render()
-
-    async def handle_VRFY(
-        self, server: object, session: SessionView, envelope: EnvelopeView, address: str
-    ) -> str:
-        # RFC 5321 §3.5.3 and §7.3: 252 without saying whether the user exists.
-        return replies.CANNOT_VRFY.render()
 
     async def handle_MAIL(
         self,

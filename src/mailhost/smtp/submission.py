@@ -159,16 +159,6 @@ class SubmissionHandler(BoundaryHooks):
         self._transaction = None
         return replies.OK.render()
 
-    async def handle_QUIT(
-        self, server: object, session: SessionView, envelope: EnvelopeView
-    ) -> str:
-        return replies.BYE.render()
-
-    async def handle_VRFY(
-        self, server: object, session: SessionView, envelope: EnvelopeView, address: str
-    ) -> str:
-        return replies.CANNOT_VRFY.render()
-
     async def auth_PLAIN(self, server: AuthServer, args: list[str]) -> AuthResult:
         """RFC 4616: [authzid] NUL authcid NUL passwd, as the initial response or after 334."""
         response = await _response(server, args[1] if len(args) > 1 else None)
