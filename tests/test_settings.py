@@ -16,6 +16,7 @@ from mailhost.settings import (
     CONFIG_NAME,
     Settings,
     Smarthost,
+    SyncMethod,
     load_settings,
     render_default_toml,
 )
@@ -266,3 +267,14 @@ def test_settings_is_the_whole_schema() -> None:
 
     for section in Settings.model_fields:
         assert f"\n[{section}]\n" in text
+
+
+def test_maildir_sync_method_defaults_to_the_file_system_and_can_be_per_file(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, tmp_path, {}).mail.sync is SyncMethod.FILESYSTEM
+    chosen = load_settings(None, tmp_path, {"MAILHOST_MAIL_SYNC": "file"})
+    assert chosen.mail.sync is SyncMethod.FILE
+    message = config_error(None, tmp_path, {"MAILHOST_MAIL_SYNC": "sometimes"})
+    assert message.startswith("environment MAILHOST_MAIL_SYNC:"), message
+    assert "filesystem" in message and "file" in message

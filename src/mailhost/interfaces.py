@@ -189,6 +189,17 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
+class UsageCounters(Protocol):
+    """Usage changed in bulk: what the group-committed ledger writes, in one transaction."""
+
+    async def add(
+        self, stored: Mapping[int, int], transferred: Mapping[int, int], month: str
+    ) -> None:
+        """Add bytes to mailboxes' usage (by mailbox id; negative frees) and to customers'
+        transfer for `month` (by customer id), all or nothing."""
+        ...
+
+
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 

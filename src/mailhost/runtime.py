@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -48,6 +49,7 @@ from mailhost.storage.database.migrations import migrate
 from mailhost.storage.database.queue import SqlDeliveryQueue
 from mailhost.storage.database.submission_counters import SqlSubmissionCounters
 from mailhost.storage.database.unit_of_work import SqlLoginDirectory, SqlUnitsOfWork
+from mailhost.storage.database.usage_counters import SqlUsageCounters
 from mailhost.storage.maildir import MaildirStore
 from mailhost.storage.spool import SpoolDirectory
 from mailhost.tls.authority import CertificateAuthority
@@ -58,6 +60,7 @@ from mailhost.web.server import start_web_server
 
 log = logging.getLogger("mailhost")
 IO_THREADS = 64
+GC_FIRST_GENERATION = 50_000  # allocations between collections; Python's default is 700
 RECIPIENT_CACHE_SECONDS = 1.0
 
 
@@ -101,7 +104,8 @@ class Runtime:
         self.settings = settings
         self.engine: AsyncEngine = create_engine(settings.database.url)
         self.units = SqlUnitsOfWork(session_factory(self.engine))
-        self.store = MaildirStore(settings.mail.maildir_root)
+        self.store = MaildirStore(settings.mail.maildir_root, settings.mail.sync)
+        self.counters = SqlUsageCounters(self.engine)
         self.certificates = CertificateStore(settings.tls.certs_dir, settings.server.hostname)
         hasher = passwords or Passwords()
         usage = UsageService(self.units)
@@ -134,6 +138,7 @@ class Runtime:
                 self.store,
                 usage,
                 inbound,
+                self.counters,
                 spool=self.spool,
                 queue=self.queue,
                 queue_lifetime=timedelta(hours=settings.delivery.queue_lifetime_hours),
@@ -289,14 +294,15 @@ class Runtime:
         """Run every enabled server until SIGINT/SIGTERM."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        # fsync, argon2 and file reads run in threads; the default pool (cores + 4)
-        # would make 50 concurrent deliveries queue behind a handful of fsyncs.
+        # argon2, spool fsyncs, usage commits and POP3 file reads run in threads; the
+        # default pool (cores + 4) would make busy connections queue behind a few of them.
         loop.set_default_executor(
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="mailhost-io")
         )
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         listening = await self.start()
+        _tune_garbage_collector()
         print(f"mailhost {self.settings.server.hostname}: serving", flush=True)
         for item in listening:
             print(f"  {item.name:<12} {item.address:<22} {item.security}", flush=True)
@@ -323,7 +329,19 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         await self.stop_worker()
+        await self.store.close()
+        self.counters.close()
         await self.engine.dispose()
+
+
+def _tune_garbage_collector() -> None:
+    """Once started: the objects made so far (SQLAlchemy, FastAPI, pydantic, settings)
+    live as long as the process, so they are frozen out of the collector's walks; and a
+    full first generation is let grow larger, since every SMTP command makes a few
+    hundred short-lived objects. Together a fifth more MX deliveries per second (bench/)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_FIRST_GENERATION, *gc.get_threshold()[1:])
 
 
 def _client_ports(settings: Settings) -> ServicePorts:

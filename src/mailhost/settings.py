@@ -9,6 +9,7 @@ directory holding the file.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import json
 import re
@@ -266,10 +267,21 @@ class TlsSettings(_Section):
     ca_dir: Path
 
 
+class SyncMethod(enum.StrEnum):
+    """How Maildir deliveries are made durable (storage/maildir_writer.py)."""
+
+    FILESYSTEM = "filesystem"
+    FILE = "file"
+
+
 class MailSettings(_Section):
-    """Where mailboxes (Maildir) live."""
+    """Where mailboxes (Maildir) live, and how deliveries are made durable."""
 
     maildir_root: Path
+    # "filesystem": one syncfs(2) per batch of deliveries (Linux); "file": fsync each
+    # file and directory, for a Maildir root that shares its file system with a busy
+    # database (storage/maildir_writer.py).
+    sync: SyncMethod = SyncMethod.FILESYSTEM
 
 
 class DeliverySettings(_Section):

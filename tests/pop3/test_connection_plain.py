@@ -93,6 +93,7 @@ async def pop3(tmp_path: Path) -> AsyncIterator[Server]:
     server, state = await _start(tmp_path)
     async with server:
         yield state
+    await state.store.close()
 
 
 async def _in_thread(work: Callable[[], _T]) -> _T:
@@ -239,6 +240,7 @@ async def test_idle_client_is_dropped_silently_and_nothing_is_deleted(tmp_path: 
         await writer.wait_closed()
         await _released(state.store)
         assert await state.store.list(MAILBOX) == [stored]
+    await state.store.close()
     assert replies[2] == b"+OK message 1 deleted\r\n"
     assert after == b""
 

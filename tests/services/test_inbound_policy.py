@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from sqlalchemy import event
+
 from mailhost.model.actors import ProviderActor
 from mailhost.model.envelope import Accept, Reason, Refuse
 from mailhost.model.names import DomainName, EmailAddress
@@ -67,3 +71,24 @@ async def test_refusals_are_not_cached(runtime: Runtime) -> None:
     await runtime.services.users.add_user(OP, BOB, PW)
     await runtime.services.users.add_mailbox(OP, BOB, None)
     assert isinstance(await policy.check_recipient(BOB), Accept)
+
+
+async def test_recipients_missing_the_cache_together_share_one_query(runtime: Runtime) -> None:
+    await _hosted(runtime)
+    policy = InboundPolicy(runtime.units, cache_seconds=1.0)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        verdicts = await asyncio.gather(*(policy.check_recipient(BOB) for _ in range(20)))
+        nobody = EmailAddress.hosted("nobody@example.test")
+        refusals = await asyncio.gather(*(policy.check_recipient(nobody) for _ in range(5)))
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)
+    assert all(isinstance(v, Accept) for v in verdicts)
+    assert refusals == [Refuse(Reason.UNKNOWN_USER, str(nobody))] * 5
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2, selects  # one for bob's twenty, one for nobody's five

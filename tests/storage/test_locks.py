@@ -54,8 +54,10 @@ else:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> MaildirStore:
-    return MaildirStore(tmp_path / "mail")
+async def store(tmp_path: Path) -> AsyncIterator[MaildirStore]:
+    store = MaildirStore(tmp_path / "mail")
+    yield store
+    await store.close()
 
 
 async def python(*args: str) -> asyncio.subprocess.Process:

@@ -23,11 +23,6 @@ BOB = MailboxRef(1, EmailAddress.hosted("bob@example.com"))
 ALICE = MailboxRef(2, EmailAddress.hosted("alice@example.org"))
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> MaildirStore:
-    return MaildirStore(tmp_path / "mail")
-
-
 async def chunks_of(store: MaildirStore, mailbox: MailboxRef, uid: str) -> list[bytes]:
     async with aclosing(store.read(mailbox, uid)) as stream:
         return [chunk async for chunk in stream]
@@ -101,6 +96,7 @@ async def test_uid_is_the_maildir_name_and_fits_a_pop3_uidl(store: MaildirStore)
 async def test_uids_are_stable_across_store_instances(tmp_path: Path) -> None:
     first = MaildirStore(tmp_path)
     delivered = [await first.deliver(BOB, f"message {i}\r\n".encode()) for i in range(5)]
+    await first.close()
     again = MaildirStore(tmp_path)
     assert await again.list(BOB) == delivered
     assert await read_all(again, BOB, delivered[3].uid) == b"message 3\r\n"
@@ -260,7 +256,21 @@ _operations = st.lists(
 
 
 async def _replay(root: Path, operations: list[tuple[str, object]]) -> None:
-    store: MailStore = MaildirStore(root)
+    store = MaildirStore(root)
+    try:
+        model = await _check_against_model(store, operations)
+    finally:
+        await store.close()
+    fresh = MaildirStore(root)  # another instance sees the same messages, byte for byte
+    assert [m.uid for m in await fresh.list(BOB)] == [uid for uid, _ in model]
+    for uid, body in model:
+        assert await read_all(fresh, BOB, uid) == body
+
+
+async def _check_against_model(
+    store: MailStore, operations: list[tuple[str, object]]
+) -> list[tuple[str, bytes]]:
+    """Replay `operations`, comparing list and usage with a model after each; the final model."""
     model: list[tuple[str, bytes]] = []
     ever: list[str] = []
     for kind, argument in operations:
@@ -278,10 +288,7 @@ async def _replay(root: Path, operations: list[tuple[str, object]]) -> None:
         listed = await store.list(BOB)
         assert [(m.uid, m.size) for m in listed] == [(uid, len(body)) for uid, body in model]
         assert await store.usage(BOB) == sum(len(body) for _, body in model)
-    fresh = MaildirStore(root)
-    assert [m.uid for m in await fresh.list(BOB)] == [uid for uid, _ in model]
-    for uid, body in model:
-        assert await read_all(fresh, BOB, uid) == body
+    return model
 
 
 @settings(

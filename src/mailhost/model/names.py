@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -20,6 +21,12 @@ MAX_DOMAIN = 253  # RFC 1035 §2.3.4 without the trailing dot
 MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3 path (256) minus the angle brackets
 
 
+@functools.lru_cache(maxsize=4096)
+def _idna_ascii(text: str) -> str:
+    # Cached: an MX sees the same few domains in every RCPT, and IDNA is slow Python.
+    return idna.encode(text, uts46=True).decode("ascii").lower()
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class DomainName:
     """An IDNA-normalised (A-label, lower case) fully qualified domain name."""
@@ -32,7 +39,7 @@ class DomainName:
         if not text:
             raise InvalidDomainName("a domain name is required")
         try:
-            ascii_name = idna.encode(text, uts46=True).decode("ascii").lower()
+            ascii_name = _idna_ascii(text)
         except idna.IDNAError as exc:
             raise InvalidDomainName(f"{raw!r} is not a valid domain name: {exc}") from exc
         if len(ascii_name) > MAX_DOMAIN:

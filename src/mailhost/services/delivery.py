@@ -7,6 +7,7 @@ the outbound worker (outbound/worker.py) takes them from there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from mailhost.interfaces import (
     QueuedDelivery,
     Spool,
     UnitOfWorkFactory,
+    UsageCounters,
 )
 from mailhost.model.actors import Actor
 from mailhost.model.envelope import Accept, Reason, Refuse
@@ -46,6 +48,7 @@ class DeliveryService:
         store: MailStore,
         usage: UsageService,
         policy: InboundPolicy,
+        counters: UsageCounters,
         *,
         spool: Spool | None = None,
         queue: DeliveryQueue | None = None,
@@ -58,23 +61,48 @@ class DeliveryService:
         self._units = units
         self._store = store
         self._usage = usage
-        self._ledger = UsageLedger(units, usage.current_month)
+        self._ledger = UsageLedger(counters, usage.current_month)
 
     async def deliver_local(self, mailboxes: Sequence[MailboxRecord], message: bytes) -> Delivered:
-        """Returns only when every copy is fsynced; the caller may then answer 250."""
-        uids: list[str] = []
-        for mailbox in _unique(mailboxes):
-            stored = await self._store.deliver(mailbox.ref, message)
-            uids.append(stored.uid)
-            await self._ledger.record(
-                customer_id=mailbox.customer_id,
-                mailbox_id=mailbox.id,
-                stored=stored.size,
-                transferred=stored.size,
-            )
-            self._policy.stored(mailbox, stored.size)
-            log.info("delivered %s bytes to %s as %s", stored.size, mailbox.address, stored.uid)
+        """Returns when every copy is durable and counted; the caller may then answer 250."""
+        boxes = _unique(mailboxes)
+        if len(boxes) == 1:  # the common case, without gather's tasks
+            return Delivered((await self._copy(boxes[0], message),))
+        uids = await asyncio.gather(*(self._copy(box, message) for box in boxes))
         return Delivered(tuple(uids))
+
+    async def _copy(self, mailbox: MailboxRecord, message: bytes) -> str:
+        # The copy and its usage are written at the same time, not one after the
+        # other: the sender waits for the slower of the two, not for both in turn.
+        size = len(message)
+        counted = asyncio.ensure_future(self._count(mailbox, stored=size, transferred=size))
+        try:
+            stored = await self._store.deliver(mailbox.ref, message)
+        except BaseException:
+            await self._uncount(counted, mailbox, size)
+            raise
+        await counted
+        self._policy.stored(mailbox, size)
+        log.info("delivered %s bytes to %s as %s", size, mailbox.address, stored.uid)
+        return stored.uid
+
+    async def _count(self, mailbox: MailboxRecord, *, stored: int, transferred: int) -> None:
+        await self._ledger.record(
+            customer_id=mailbox.customer_id,
+            mailbox_id=mailbox.id,
+            stored=stored,
+            transferred=transferred,
+        )
+
+    async def _uncount(
+        self, counted: asyncio.Future[None], mailbox: MailboxRecord, size: int
+    ) -> None:
+        """A copy that failed gives its bytes back (the transfer did take place)."""
+        try:
+            await counted
+        except Exception:
+            return  # never counted: nothing to give back; the copy's failure is raised
+        await self._count(mailbox, stored=-size, transferred=0)
 
     async def send(self, sender: str, recipients: Sequence[EmailAddress], message: bytes) -> None:
         """The Outbox: hosted recipients get a Maildir copy; others go to the outbound queue."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -45,13 +46,14 @@ class InboundPolicy:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._accepted: dict[EmailAddress, tuple[float, Accept]] = {}
+        self._looking: dict[EmailAddress, asyncio.Future[Verdict]] = {}
 
     async def check_recipient(self, address: EmailAddress) -> Verdict:
         now = self._clock()
         cached = self._accepted.get(address)
         if cached is not None and cached[0] > now:
             return _with_room(cached[1].mailbox)
-        found = await self._look_up(address)
+        found = await self._shared_look_up(address)
         if isinstance(found, Accept) and self._cache_seconds > 0:
             if len(self._accepted) >= MAX_CACHED:
                 self._accepted.clear()  # bounded memory; it refills within a second
@@ -65,6 +67,16 @@ class InboundPolicy:
             expires, verdict = cached
             grown = replace(verdict.mailbox, used_bytes=verdict.mailbox.used_bytes + nbytes)
             self._accepted[mailbox.address] = (expires, Accept(grown))
+
+    async def _shared_look_up(self, address: EmailAddress) -> Verdict:
+        """RCPTs for one address that miss the cache together share one query: when an
+        entry expires, every busy connection misses it in the same moment."""
+        pending = self._looking.get(address)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(address))
+            self._looking[address] = pending
+            pending.add_done_callback(lambda _: self._looking.pop(address, None))
+        return await asyncio.shield(pending)
 
     async def _look_up(self, address: EmailAddress) -> Verdict:
         """The recipient's mailbox (Accept, before any quota check) or why there is none."""

@@ -311,9 +311,20 @@ AIOSMTPD: tuple[Rewrite, ...] = (
 )
 
 
+def _by_code(rewrites: tuple[Rewrite, ...]) -> dict[str, tuple[Rewrite, ...]]:
+    codes: dict[str, list[Rewrite]] = {}
+    for rewrite in rewrites:
+        codes.setdefault(rewrite.said.pattern[:3], []).append(rewrite)
+    return {code: tuple(group) for code, group in codes.items()}
+
+
+# Every reply line passes through translate(); most (250, 354) have no rewrite at all.
+_AIOSMTPD_BY_CODE = _by_code(AIOSMTPD)
+
+
 def translate(status: str, verb: str | None) -> str:
     """Our reply for a line aiosmtpd wrote during `verb`; other lines pass unchanged."""
-    for rewrite in AIOSMTPD:
+    for rewrite in _AIOSMTPD_BY_CODE.get(status[:3], ()):
         if rewrite.verb not in (None, verb):
             continue
         if rewrite.said.fullmatch(status):

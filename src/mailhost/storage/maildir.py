@@ -1,4 +1,4 @@
-"""Mailboxes as Maildirs: tmp → fsync → link into new → fsync dir; the UIDL is the unique name.
+"""Mailboxes as Maildirs: tmp → sync → rename into new → sync; the UIDL is the unique name.
 
 Layout: `<root>/<domain A-label>/<local part>/{tmp,new,cur}` (https://cr.yp.to/proto/maildir.html).
 A message name is `<sec>.M<usec>P<pid>Q<n>R<hex>.<host>,S=<size>`; the `,S=` field
@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -24,11 +24,14 @@ from typing import TypeVar
 
 from mailhost.interfaces import MessageUid, StoredMessage
 from mailhost.model.records import MailboxRef
+from mailhost.settings import SyncMethod
 from mailhost.storage import locks
+from mailhost.storage.fsync import fsync_dir
+from mailhost.storage.maildir_agent import ensure_maildir
+from mailhost.storage.maildir_writer import MaildirWriter
 
 CHUNK = 64 * 1024
 LOCK_NAME = ".mailhost.lock"
-_SUBDIRS = ("tmp", "new", "cur")
 _INFO = ":"  # Maildir info separator: "<unique>:2,<flags>"
 # RFC 1939 §7: a UIDL is at most 70 characters; a short host label keeps our names under it.
 _HOST_CHARS = 16
@@ -51,9 +54,10 @@ class _Entry:
 class MaildirStore:
     """The MailStore of mailhost: one Maildir per mailbox under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sync: SyncMethod = SyncMethod.FILESYSTEM) -> None:
         self.root = root
         self._names = _NameMaker(_host_label(socket.gethostname()))
+        self._writer = MaildirWriter(sync)
 
     def maildir_path(self, mailbox: MailboxRef) -> Path:
         """Where the mailbox lives; refuses names that could escape `root`."""
@@ -62,11 +66,14 @@ class MaildirStore:
         return self.root / domain / local
 
     async def deliver(self, mailbox: MailboxRef, message: bytes) -> StoredMessage:
-        """Store a copy; the file and its directory entry are fsynced when this returns."""
-        maildir = self.maildir_path(mailbox)
+        """Store a copy; the file and its directory entry are durable when this returns."""
         name = self._names.next(len(message))
-        await asyncio.to_thread(_store, maildir, name, message)
+        await self._writer.write(self.maildir_path(mailbox), name, message)
         return StoredMessage(name, len(message))
+
+    async def close(self) -> None:
+        """Stop the delivery agent once the deliveries it holds are stored."""
+        await self._writer.close()
 
     async def list(self, mailbox: MailboxRef) -> Sequence[StoredMessage]:
         """Messages of new/ and cur/ in arrival order; creates the Maildir if missing."""
@@ -106,7 +113,7 @@ class MaildirStore:
     async def exclusive(self, mailbox: MailboxRef) -> AsyncIterator[None]:
         """Hold the mailbox across processes; raises MailboxInUse at once if held."""
         maildir = self.maildir_path(mailbox)
-        await asyncio.to_thread(_ensure_maildir, maildir)
+        await asyncio.to_thread(ensure_maildir, maildir)
         lock = await locks.acquire(maildir / LOCK_NAME, str(mailbox.address))
         try:
             yield
@@ -204,63 +211,6 @@ def _is_uid(uid: str) -> bool:
     return bool(uid) and not uid.startswith(".") and not any(c in uid for c in "/:\0")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_dir(path: Path) -> None:
-    try:
-        path.mkdir(mode=0o700)
-    except FileExistsError:
-        return
-    # fsync the parent too, or a crash could forget the directory and the mail in it.
-    _fsync_dir(path.parent)
-
-
-def _ensure_maildir(maildir: Path) -> None:
-    if all((maildir / sub).is_dir() for sub in _SUBDIRS):
-        return
-    maildir.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for directory in (maildir.parent, maildir, *(maildir / sub for sub in _SUBDIRS)):
-        _make_dir(directory)
-
-
-def _write_synced(path: Path, message: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    with open(fd, "wb") as out:
-        out.write(message)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _discard(path: Path) -> None:
-    # Best effort: another error is already on its way up.
-    with suppress(OSError):
-        path.unlink(missing_ok=True)
-
-
-def _store(maildir: Path, name: str, message: bytes) -> None:
-    _ensure_maildir(maildir)
-    staged, final = maildir / "tmp" / name, maildir / "new" / name
-    linked = False
-    try:
-        _write_synced(staged, message)
-        # link, not rename: it fails instead of replacing a message of the same name.
-        os.link(staged, final)
-        linked = True
-        os.unlink(staged)
-        _fsync_dir(final.parent)
-    except BaseException:
-        _discard(staged)
-        if linked:
-            _discard(final)  # we report failure, so the sender will retry: no duplicate
-        raise
-
-
 def _size(uid: str, path: Path) -> int | None:
     field = _SIZE_FIELD.search(uid)
     if field is not None:
@@ -297,7 +247,7 @@ def _arrival(entry: _Entry) -> tuple[int, int, str]:
 
 
 def _listing(maildir: Path) -> list[_Entry]:
-    _ensure_maildir(maildir)
+    ensure_maildir(maildir)
     return sorted(_scan(maildir).values(), key=_arrival)
 
 
@@ -337,5 +287,5 @@ def _remove(maildir: Path, uids: frozenset[MessageUid]) -> int:
         freed += entry.size
         touched.add(entry.path.parent)
     for directory in touched:
-        _fsync_dir(directory)  # or a crash could bring the deleted mail back
+        fsync_dir(directory)  # or a crash could bring the deleted mail back
     return freed

@@ -18,6 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from mailhost.interfaces import SpoolRef
+from mailhost.storage.fsync import fsync_dir
 
 _ID = re.compile(r"^[0-9a-f]{8,16}-[0-9a-f]{16}$")
 
@@ -84,7 +85,7 @@ def _store(root: Path, message_id: str, message: bytes) -> None:
     os.close(fd)
     os.replace(tmp, msg_dir / message_id)
     # fsync the directory too, or the rename may not survive a crash.
-    _fsync_dir(msg_dir)
+    fsync_dir(msg_dir)
 
 
 def _ensure_dir(directory: Path) -> None:
@@ -92,15 +93,7 @@ def _ensure_dir(directory: Path) -> None:
         return
     directory.mkdir(parents=True, exist_ok=True)
     # A new directory's own entry must be durable too, or the first body may vanish.
-    _fsync_dir(directory.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(directory.parent)
 
 
 def _unlink(path: Path) -> None:
@@ -108,7 +101,7 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         return
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _listing(directory: Path) -> list[str]:

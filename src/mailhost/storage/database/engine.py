@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -57,6 +58,16 @@ def create_engine(raw_url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def sync_sqlite_engine(engine: AsyncEngine) -> Engine | None:
+    """A blocking engine on the same SQLite file (same pragmas), for work done in a thread;
+    None for PostgreSQL."""
+    if not is_sqlite(engine):
+        return None
+    sync = create_sync_engine(engine.url.set(drivername="sqlite"))
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return sync
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

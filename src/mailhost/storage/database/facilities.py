@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, case, delete, func, select, update
+from sqlalchemy import Select, Update, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailhost.errors import MailboxExists, SmtpAccountExists
@@ -14,6 +14,20 @@ from mailhost.model.quantities import ByteSize
 from mailhost.model.records import MailboxRecord, SmtpAccountRecord, UserRecord
 from mailhost.storage.database.directory import insert_unique
 from mailhost.storage.database.tables import Domain, DomainUser, Mailbox, SmtpAccount
+
+
+def _mailbox_growth() -> Update:
+    grown = Mailbox.used_bytes + bindparam("delta")
+    return (
+        update(Mailbox)
+        .where(Mailbox.id == bindparam("mailbox_id"))
+        .values(used_bytes=case((grown < 0, 0), else_=grown))
+    )
+
+
+# One UPDATE with arithmetic in SQL: concurrent deliveries never lose an increment.
+# Parameters: mailbox_id, delta (bytes; negative frees, never below 0).
+MAILBOX_GROWTH = _mailbox_growth()
 
 
 def _mailbox(row: Mailbox, user: DomainUser, domain: Domain) -> MailboxRecord:
@@ -90,13 +104,7 @@ class SqlFacilities:
         )
 
     async def add_mailbox_used(self, mailbox_id: int, delta: int) -> None:
-        # One UPDATE with arithmetic in SQL: concurrent deliveries never lose an increment.
-        grown = Mailbox.used_bytes + delta
-        await self._session.execute(
-            update(Mailbox)
-            .where(Mailbox.id == mailbox_id)
-            .values(used_bytes=case((grown < 0, 0), else_=grown))
-        )
+        await self._session.execute(MAILBOX_GROWTH, {"mailbox_id": mailbox_id, "delta": delta})
 
     async def add_smtp_account(
         self, user: UserRecord, facilities: SmtpFacilities

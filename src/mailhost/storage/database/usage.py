@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,24 +13,25 @@ from mailhost.model.records import AuditRecord
 from mailhost.storage.database.tables import AuditEntry, MonthlyUsage
 
 
+def transfer_growth(dialect: str) -> Executable:
+    """One upsert: the month's first byte creates the row, later ones add to it, and
+    concurrent writers never lose an increment. Parameters: customer_id, month, transfer_bytes."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(MonthlyUsage)
+    return statement.on_conflict_do_update(
+        index_elements=[MonthlyUsage.customer_id, MonthlyUsage.month],
+        set_={"transfer_bytes": MonthlyUsage.transfer_bytes + statement.excluded.transfer_bytes},
+    )
+
+
 class SqlUsage:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def add_transfer(self, customer_id: int, month: str, nbytes: int) -> None:
-        # One upsert: the month's first byte creates the row, later ones add to it,
-        # and concurrent writers never lose an increment.
         dialect = self._session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(MonthlyUsage).values(
-            customer_id=customer_id, month=month, transfer_bytes=nbytes
-        )
-        await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[MonthlyUsage.customer_id, MonthlyUsage.month],
-                set_={"transfer_bytes": MonthlyUsage.transfer_bytes + nbytes},
-            )
-        )
+        growth = {"customer_id": customer_id, "month": month, "transfer_bytes": nbytes}
+        await self._session.execute(transfer_growth(dialect), growth)
 
     async def transfer(self, customer_id: int, month: str) -> int:
         value = await self._session.scalar(
