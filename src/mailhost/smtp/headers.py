@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from datetime import datetime
@@ -90,10 +91,18 @@ def received_header(
     if recipient is not None:
         clauses.append(f"for <{recipient}>")
     clauses[-1] += ";"
-    clauses.append(format_datetime(now))
+    clauses.append(_date(now.replace(microsecond=0)))
     return _fold("Received:", clauses)
 
 
+# Cached: an MX writes a Received header per message, and within a second the
+# date is the same, as are a connection's HELO name and address.
+@functools.lru_cache(maxsize=4)
+def _date(now: datetime) -> str:
+    return format_datetime(now)
+
+
+@functools.lru_cache(maxsize=1024)
 def _from_clause(helo: str | None, peer_ip: str | None) -> str:
     try:
         literal = None if peer_ip is None else address_literal(peer_ip)

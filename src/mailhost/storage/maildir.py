@@ -9,6 +9,7 @@ A message name is `<sec>.M<usec>P<pid>Q<n>R<hex>.<host>,S=<size>`; the `,S=` fie
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import re
@@ -61,9 +62,7 @@ class MaildirStore:
 
     def maildir_path(self, mailbox: MailboxRef) -> Path:
         """Where the mailbox lives; refuses names that could escape `root`."""
-        domain = _path_segment(mailbox.address.domain.ascii, "domain")
-        local = _path_segment(mailbox.address.local, "local part")
-        return self.root / domain / local
+        return _maildir(self.root, mailbox.address.domain.ascii, mailbox.address.local)
 
     async def deliver(self, mailbox: MailboxRef, message: bytes) -> StoredMessage:
         """Store a copy; the file and its directory entry are durable when this returns."""
@@ -199,6 +198,12 @@ def _host_label(hostname: str) -> str:
     # The Maildir spec forbids '/' and ':' in names; ',' would break the ,S= field.
     label = re.sub(r"[^A-Za-z0-9-]", "_", hostname.split(".")[0])[:_HOST_CHARS]
     return label or "localhost"
+
+
+@functools.lru_cache(maxsize=4096)
+def _maildir(root: Path, domain: str, local: str) -> Path:
+    # Cached: pathlib is slow, and every delivery and POP3 command asks again.
+    return root / _path_segment(domain, "domain") / _path_segment(local, "local part")
 
 
 def _path_segment(value: str, what: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from sqlalchemy import Executable, select
@@ -13,6 +14,7 @@ from mailhost.model.records import AuditRecord
 from mailhost.storage.database.tables import AuditEntry, MonthlyUsage
 
 
+@functools.lru_cache(maxsize=2)
 def transfer_growth(dialect: str) -> Executable:
     """One upsert: the month's first byte creates the row, later ones add to it, and
     concurrent writers never lose an increment. Parameters: customer_id, month, transfer_bytes."""
