@@ -167,7 +167,7 @@ def main() -> None:
             tls = client_context(data_dir / "ca" / "ca.pem")
             tls.check_hostname = False  # connecting by IP; the chain is still verified
             if "mx" in only:
-                print("MX delivery (durable: counted after 250, i.e. fsynced in the Maildir)")
+                print("MX delivery (durable: counted after 250, once synced in the Maildir)")
                 asyncio.run(_mx_runs(ports["MX (SMTP)"], sink_port["sink"], seconds))
             if "pop3" in only:
                 print("POP3 retrieval over TLS (one session, RETR of every message)")
