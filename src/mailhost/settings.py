@@ -268,7 +268,7 @@ class TlsSettings(_Section):
 
 
 class SyncMethod(enum.StrEnum):
-    """How Maildir deliveries are made durable (storage/maildir_writer.py)."""
+    """How Maildir deliveries are made durable (storage/maildir_agent.py)."""
 
     FILESYSTEM = "filesystem"
     FILE = "file"
@@ -280,7 +280,7 @@ class MailSettings(_Section):
     maildir_root: Path
     # "filesystem": one syncfs(2) per batch of deliveries (Linux); "file": fsync each
     # file and directory, for a Maildir root that shares its file system with a busy
-    # database (storage/maildir_writer.py).
+    # database (storage/maildir_agent.py).
     sync: SyncMethod = SyncMethod.FILESYSTEM
 
 

@@ -7,6 +7,8 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,15 @@ async def test_close_waits_for_the_deliveries_in_hand(tmp_path: Path) -> None:
     await store.close()  # twice is fine
     done = [task.result() for task in deliveries]  # all answered, none failed
     assert [s.uid for s in await store.list(BOB)] == [first.uid, *(s.uid for s in done)]
+
+
+@pytest.mark.parametrize("argv", [[], ["3"], ["3", "sometimes"], ["3", "file", "extra"]])
+def test_the_agent_run_by_hand_with_bad_arguments_says_how_to_run_it(argv: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mailhost.storage.maildir_agent", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "usage: python -m mailhost.storage.maildir_agent FD filesystem|file" in done.stderr

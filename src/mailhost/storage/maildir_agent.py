@@ -43,6 +43,7 @@ from mailhost.storage.fsync import fsync_dir
 
 REQUEST = struct.Struct("!IIIQ")
 REPLY = struct.Struct("!IiI")
+# settings.SyncMethod's values; not imported, so the agent starts without pydantic.
 FILESYSTEM = "filesystem"
 FILE = "file"
 _SUBDIRS = ("tmp", "new", "cur")
@@ -99,7 +100,7 @@ class BatchWriter:
     """Writes batches of deliveries; one instance per agent, one batch at a time."""
 
     def __init__(self, method: str) -> None:
-        self._per_filesystem = method == FILESYSTEM and _syncfs is not None
+        self._per_filesystem = method == FILESYSTEM
         # Maildirs known to exist, with the device each is on (a syncfs per device).
         self._devices: dict[Path, int] = {}
 
@@ -160,14 +161,10 @@ class BatchWriter:
             fsync_dir(maildir / "new")
 
     def _sync_filesystems(self, maildirs: Sequence[Path]) -> None:
-        assert _syncfs is not None  # _per_filesystem says so
+        assert _syncfs is not None  # main() refuses `filesystem` without it
         one_per_device = {self._devices[maildir]: maildir for maildir in maildirs}
         for maildir in one_per_device.values():
-            fd = os.open(maildir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                _syncfs(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(maildir, _syncfs)
 
 
 def _record(
@@ -262,6 +259,9 @@ def serve(channel: socket.socket, method: str) -> None:
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 2 or argv[1] not in (FILESYSTEM, FILE):
         print("usage: python -m mailhost.storage.maildir_agent FD filesystem|file", file=sys.stderr)
+        return 2
+    if argv[1] == FILESYSTEM and not syncfs_available():
+        print("maildir agent: syncfs(2) is not available here; use `file`", file=sys.stderr)
         return 2
     # Ctrl-C reaches the whole process group; the agent stops when the server
     # closes its end, after the batch in hand, not in the middle of it.

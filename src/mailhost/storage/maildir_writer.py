@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailhost.settings import SyncMethod
@@ -32,17 +32,16 @@ class AgentFailure(OSError):
     """The delivery agent could not store the message, or went away before saying so."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Agent:
     process: asyncio.subprocess.Process
-    reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    waiting: dict[int, asyncio.Future[None]] = field(default_factory=dict)
-    replies: asyncio.Task[None] | None = None
+    waiting: dict[int, asyncio.Future[None]]  # by request id
+    replies: asyncio.Task[None]  # reads the replies until the agent goes away
 
     @property
     def alive(self) -> bool:
-        return self.replies is not None and not self.replies.done()
+        return not self.replies.done()
 
 
 class MaildirWriter:
@@ -79,7 +78,7 @@ class MaildirWriter:
         if agent.alive:
             # Half-close: the agent reads to the end, replies to all, then exits.
             agent.writer.write_eof()
-            await asyncio.gather(agent.replies, return_exceptions=True)  # type: ignore[arg-type]
+            await asyncio.gather(agent.replies, return_exceptions=True)
         agent.writer.close()
         await agent.process.wait()
 
@@ -107,18 +106,20 @@ class MaildirWriter:
         finally:
             theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours)
-        agent = _Agent(process, reader, writer)
-        agent.replies = asyncio.create_task(_read_replies(agent))
-        return agent
+        waiting: dict[int, asyncio.Future[None]] = {}
+        replies = asyncio.create_task(_read_replies(reader, waiting))
+        return _Agent(process, writer, waiting, replies)
 
 
-async def _read_replies(agent: _Agent) -> None:
+async def _read_replies(
+    reader: asyncio.StreamReader, waiting: dict[int, asyncio.Future[None]]
+) -> None:
     try:
         while True:
-            header = await agent.reader.readexactly(REPLY.size)
+            header = await reader.readexactly(REPLY.size)
             request_id, number, length = REPLY.unpack(header)
-            text = (await agent.reader.readexactly(length)).decode(errors="replace")
-            done = agent.waiting.pop(request_id, None)
+            text = (await reader.readexactly(length)).decode(errors="replace")
+            done = waiting.pop(request_id, None)
             if done is None or done.done():
                 continue
             if number == 0:
@@ -129,11 +130,9 @@ async def _read_replies(agent: _Agent) -> None:
                 done.set_exception(OSError(number, text))
     except (asyncio.IncompleteReadError, ConnectionError) as error:
         gone = AgentFailure(f"the Maildir delivery agent went away ({error!r})")
-        if agent.waiting:
-            log.error(
-                "Maildir delivery agent exited with %d deliveries unanswered", len(agent.waiting)
-            )
-        for done in agent.waiting.values():
+        if waiting:
+            log.error("Maildir delivery agent exited with %d deliveries unanswered", len(waiting))
+        for done in waiting.values():
             if not done.done():
                 done.set_exception(gone)
-        agent.waiting.clear()
+        waiting.clear()
