@@ -25,6 +25,7 @@ from mailhost.services.passwords import Passwords
 from mailhost.settings import Settings, load_settings
 from mailhost.storage.database.engine import create_engine
 from mailhost.storage.database.migrations import migrate
+from tests.nameserver import Nameserver, running_nameserver
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_HOST_URL = PG_ADMIN_DSN.rsplit("/", 1)[0]
@@ -129,3 +130,10 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async with Runtime(settings, passwords=cheap_passwords()) as opened:
         yield opened
+
+
+@pytest.fixture
+def nameserver() -> Iterator[Nameserver]:
+    """An authoritative DNS server on 127.0.0.1 that answers what a test publishes."""
+    with running_nameserver() as running:
+        yield running

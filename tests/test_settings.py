@@ -278,3 +278,60 @@ def test_maildir_sync_method_defaults_to_the_file_system_and_can_be_per_file(
     message = config_error(None, tmp_path, {"MAILHOST_MAIL_SYNC": "sometimes"})
     assert message.startswith("environment MAILHOST_MAIL_SYNC:"), message
     assert "filesystem" in message and "file" in message
+
+
+def test_web_max_body_size_is_a_size_of_1mb_by_default(tmp_path: Path) -> None:
+    assert load_settings(None, tmp_path, {}).web.max_body_size == ByteSize(1_000_000)
+    chosen = load_settings(None, tmp_path, {"MAILHOST_WEB_MAX_BODY_SIZE": "64KiB"})
+    assert chosen.web.max_body_size == ByteSize(65_536)
+    message = config_error(None, tmp_path, {"MAILHOST_WEB_MAX_BODY_SIZE": "lots"})
+    assert message.startswith("environment MAILHOST_WEB_MAX_BODY_SIZE: 'lots' is not a size")
+    path = write_config(tmp_path, '[web]\nmax_body_size = "big"\n')
+    assert config_error(path, None, {}).startswith(f"{path}: [web] max_body_size: 'big' is not")
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "http://mail.example.com:8080"),
+        ({"MAILHOST_WEB_PORT": "443"}, "https://mail.example.com"),
+        ({"MAILHOST_WEB_PORT": "80"}, "http://mail.example.com"),
+        (
+            {"MAILHOST_WEB_PUBLIC_URL": "https://panel.example.com/mh/"},
+            "https://panel.example.com/mh",
+        ),
+        ({"MAILHOST_WEB_PUBLIC_URL": "http://[2001:db8::1]:8080"}, "http://[2001:db8::1]:8080"),
+    ],
+)
+def test_web_public_url_defaults_to_the_host_name_and_the_panel_port(
+    tmp_path: Path, environ: dict[str, str], expected: str
+) -> None:
+    environ = {"MAILHOST_SERVER_HOSTNAME": "mail.example.com", **environ}
+    assert load_settings(None, tmp_path, environ).web.public_url == expected
+    text = render_default_toml(tmp_path, "mail.example.com")
+    assert '\n# public_url = "http://mail.example.com:8080"\n' in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mail.example.com",
+        "ftp://mail.example.com",
+        "https://",
+        "https://mail.example.com/?next=/",
+        "https://mail.example.com/#top",
+        "https://admin:secret@mail.example.com",
+        "https://mail.example.com:99999",
+    ],
+)
+def test_a_public_url_that_is_not_a_plain_http_url_is_refused_by_name(
+    tmp_path: Path, value: str
+) -> None:
+    problem = (
+        "must be an http:// or https:// URL without user, query or fragment, "
+        f"such as https://mail.example.com (got {value!r})"
+    )
+    message = config_error(None, tmp_path, {"MAILHOST_WEB_PUBLIC_URL": value})
+    assert message == f"environment MAILHOST_WEB_PUBLIC_URL: {problem}"
+    path = write_config(tmp_path, f'[web]\npublic_url = "{value}"\n')
+    assert config_error(path, None, {}) == f"{path}: [web] public_url: {problem}"

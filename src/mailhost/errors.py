@@ -5,11 +5,13 @@ MailhostError                      code
 │   ├── InvalidDomainName          invalid_domain
 │   ├── InvalidAddress             invalid_address
 │   ├── InvalidSize                invalid_size
-│   └── WeakPassword               weak_password
+│   ├── WeakPassword               weak_password
+│   └── BodyTooLarge               body_too_large
 ├── NotFound                       not_found (and *_not_found below)
 ├── AlreadyExists                  already_exists (and *_exists below)
 │   └── SmtpAccountExists          smtp_account_exists
 ├── LimitReached                   plan_limit_reached
+├── OwnershipNotProven             ownership_not_proven
 ├── NotPermitted                   not_permitted
 ├── ConfigError                    config_error
 ├── MailboxInUse                   mailbox_in_use
@@ -47,6 +49,12 @@ class InvalidSize(InvalidInput):
 
 class WeakPassword(InvalidInput):
     code = "weak_password"
+
+
+class BodyTooLarge(InvalidInput):
+    """An HTTP request body over `[web] max_body_size`."""
+
+    code = "body_too_large"
 
 
 class NotFound(MailhostError):
@@ -113,6 +121,16 @@ class InUse(MailhostError):
 
 class LimitReached(MailhostError):
     code = "plan_limit_reached"
+
+
+class OwnershipNotProven(MailhostError):
+    """A domain's DNS proof of ownership was looked for and not found.
+
+    Like LimitReached a conflict with the current state, not a lack of permission:
+    publishing the record makes the same request succeed.
+    """
+
+    code = "ownership_not_proven"
 
 
 class NotPermitted(MailhostError):

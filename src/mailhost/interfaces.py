@@ -93,12 +93,27 @@ class AccountDirectory(Directory, Protocol):
     async def set_customer_enabled(self, customer_id: int, enabled: bool) -> None: ...
     async def set_customer_plan(self, customer_id: int, plan_id: int) -> None: ...
     async def add_domain(
-        self, name: DomainName, customer: CustomerRecord, password_hash: str
+        self,
+        name: DomainName,
+        customer: CustomerRecord,
+        password_hash: str,
+        verification_token: str,
+        verified_at: datetime | None,
     ) -> DomainRecord: ...
     async def domain_by_name(self, name: DomainName) -> DomainRecord | None: ...
     async def domains(self, customer_id: int | None = None) -> Sequence[DomainRecord]: ...
+    async def set_domain_enabled(self, domain_id: int, enabled: bool) -> None: ...
+    async def mark_domain_verified(self, domain_id: int, token: str, at: datetime) -> bool: ...
     async def count_domains(self, customer_id: int) -> int: ...
-    async def remove_domain(self, domain_id: int) -> None: ...
+    async def remove_domain(self, domain_id: int) -> None:
+        """The domain with its users, mailboxes, SMTP accounts, credentials and queued
+        mail; its files are written in the removal journal for the RemovalSweeper."""
+        ...
+
+    async def remove_customer(self, customer_id: int) -> None:
+        """The customer and its credentials and queued mail (its domains go first)."""
+        ...
+
     async def add_user(
         self, domain: DomainRecord, username: str, password_hash: str, recovery: str | None
     ) -> UserRecord: ...
@@ -125,6 +140,9 @@ class FacilityRepository(Protocol):
     async def remove_smtp_account(self, user_id: int) -> None: ...
     async def count_accounts(self, customer_id: int) -> int: ...
     async def storage_used(self, customer_id: int) -> int: ...
+    async def mail_held(self, domain_ids: Sequence[int]) -> tuple[int, int]:
+        """(mailboxes, bytes of mail) in the domains: what removing them deletes."""
+        ...
 
 
 class UsageRepository(Protocol):
@@ -204,10 +222,28 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
 
+class RemovalSweeper(Protocol):
+    """Deletes the files that removals wrote in the journal (storage/sweeper.py)."""
+
+    async def sweep(self) -> None:
+        """Delete the files (Maildirs, certificates, spool files), then their journal
+        entries; never raises: what fails is done by a later sweep."""
+        ...
+
+
 class CertificateIssuer(Protocol):
     """Makes sure a TLS certificate exists for a host name (mail.<domain>)."""
 
     async def ensure_certificate(self, hostname: str) -> None: ...
+
+
+class TxtLookup(Protocol):
+    """DNS TXT records of a name, for domain ownership proofs (web/dns_check.py)."""
+
+    async def txt(self, name: str) -> Sequence[str]:
+        """Each record's strings joined; empty when the name or its TXT records do not
+        exist. Raises TemporaryFailure when no answer comes within the lookup's timeout."""
+        ...
 
 
 class Outbox(Protocol):
@@ -303,10 +339,15 @@ class DeliveryQueue(Protocol):
         recipients: Sequence[str],
         body: SpoolRef,
         customer_id: int | None,
+        domain_id: int | None,
         now: datetime,
         expires_at: datetime,
     ) -> Sequence[int]:
-        """One row per recipient, committed when this returns; call after the body is spooled."""
+        """One row per recipient, committed when this returns; call after the body is spooled.
+
+        `customer_id` and `domain_id` own the mail (None for mailhost's own): it is held
+        while either is disabled and removed with them.
+        """
         ...
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[QueuedDelivery]:
@@ -362,10 +403,15 @@ class Credential:
     contact: str | None
 
 
+# A credential's subject: `subject_id` is read from the foreign key its kind calls for,
+# `subject` is the login's name when the credential was made (checked on every use).
+
+
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
     kind: LoginKind
     subject_id: int
+    subject: str
     csrf_token: str
     expires_at: datetime
 
@@ -376,6 +422,7 @@ class ApiTokenRecord:
     name: str
     kind: LoginKind
     subject_id: int
+    subject: str
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
@@ -386,6 +433,7 @@ class ResetRecord:
     id: int
     kind: LoginKind
     subject_id: int
+    subject: str
     expires_at: datetime
     used_at: datetime | None
 
@@ -403,23 +451,42 @@ class WebAccessRepository(Protocol):
     async def add_admin(self, login: str, password_hash: str, email: str) -> Credential: ...
     async def admins(self) -> Sequence[Credential]: ...
     async def add_session(
-        self, token_hash: str, kind: LoginKind, subject_id: int, csrf: str, expires: datetime
+        self,
+        token_hash: str,
+        kind: LoginKind,
+        subject_id: int,
+        subject: str,
+        csrf: str,
+        expires: datetime,
     ) -> None: ...
     async def session(self, token_hash: str) -> SessionRecord | None: ...
     async def remove_session(self, token_hash: str) -> None: ...
-    async def remove_sessions(self, kind: LoginKind, subject_id: int) -> None: ...
+    async def remove_sessions(
+        self, kind: LoginKind, subject_id: int, keep: str | None = None
+    ) -> int: ...
     async def remove_expired_sessions(self, now: datetime) -> None: ...
     async def add_api_token(
-        self, token_hash: str, name: str, kind: LoginKind, subject_id: int, now: datetime
+        self,
+        token_hash: str,
+        name: str,
+        kind: LoginKind,
+        subject_id: int,
+        subject: str,
+        now: datetime,
     ) -> ApiTokenRecord: ...
     async def api_tokens(self, kind: LoginKind, subject_id: int) -> Sequence[ApiTokenRecord]: ...
     async def api_token(self, token_hash: str) -> ApiTokenRecord | None: ...
+    async def remove_api_token(self, token_id: int) -> None: ...
     async def revoke_api_token(self, token_id: int, now: datetime) -> None: ...
     async def touch_api_token(self, token_id: int, now: datetime) -> None: ...
     async def add_reset(
-        self, token_hash: str, kind: LoginKind, subject_id: int, expires: datetime
+        self, token_hash: str, kind: LoginKind, subject_id: int, subject: str, expires: datetime
     ) -> None: ...
     async def reset(self, token_hash: str) -> ResetRecord | None: ...
+    async def remove_reset(self, reset_id: int) -> None: ...
+    async def remove_resets(
+        self, kind: LoginKind, subject_id: int, keep: int | None = None
+    ) -> int: ...
     async def use_reset(self, reset_id: int, now: datetime) -> bool: ...
     async def dkim_records(self, domain_id: int) -> Sequence[tuple[str, str]]: ...
     async def queue_counts(self) -> Mapping[str, int]: ...

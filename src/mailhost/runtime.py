@@ -11,11 +11,12 @@ import socket
 import ssl
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import Protocol
 
+import dns.asyncresolver
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailhost.model.records import LoginRecord
@@ -47,15 +48,18 @@ from mailhost.storage.database.dkim_keys import SqlDkimKeys
 from mailhost.storage.database.engine import create_engine, session_factory
 from mailhost.storage.database.migrations import migrate
 from mailhost.storage.database.queue import SqlDeliveryQueue
+from mailhost.storage.database.removals import SqlRemovalJournal
 from mailhost.storage.database.submission_counters import SqlSubmissionCounters
 from mailhost.storage.database.unit_of_work import SqlLoginDirectory, SqlUnitsOfWork
 from mailhost.storage.database.usage_counters import SqlUsageCounters
 from mailhost.storage.maildir import MaildirStore
 from mailhost.storage.spool import SpoolDirectory
+from mailhost.storage.sweeper import FileSweeper
 from mailhost.tls.authority import CertificateAuthority
 from mailhost.tls.contexts import CertificateStore
 from mailhost.tls.issuer import LocalIssuer
 from mailhost.web.app import create_web_app
+from mailhost.web.dns_check import DnsChecker, configured_resolver
 from mailhost.web.server import start_web_server
 
 log = logging.getLogger("mailhost")
@@ -112,6 +116,15 @@ class Runtime:
         self.spool = SpoolDirectory(settings.server.data_dir / "spool")
         self.queue = SqlDeliveryQueue(session_factory(self.engine))
         self.dkim = DkimKeyring(SqlDkimKeys(session_factory(self.engine)))
+        issuer = LocalIssuer(settings.tls.ca_dir, self.certificates, settings.tls.certs_dir)
+        # Deletes what removals leave on disk: after their commits, at start, periodically.
+        self.sweeper = FileSweeper(
+            SqlRemovalJournal(session_factory(self.engine)),
+            settings.mail.maildir_root,
+            self.spool,
+            issuer,
+        )
+        self.dns = DnsChecker.from_settings(settings.dns)  # ownership proofs and the DNS page
         inbound = InboundPolicy(self.units, cache_seconds=RECIPIENT_CACHE_SECONDS)
         auth = settings.auth
         throttle = MemoryThrottle(
@@ -123,10 +136,12 @@ class Runtime:
             accounts=AccountService(
                 self.units,
                 hasher,
-                LocalIssuer(settings.tls.ca_dir, self.certificates, settings.tls.certs_dir),
+                issuer,
                 dkim=self.dkim,
+                dns=self.dns,
+                sweeper=self.sweeper,
             ),
-            users=UserService(self.units, hasher),
+            users=UserService(self.units, hasher, self.sweeper),
             usage=usage,
             passwords=hasher,
             authentication=AuthenticationService(
@@ -162,6 +177,7 @@ class Runtime:
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._notice_task: asyncio.Task[None] | None = None
+        self._tidy_task: asyncio.Task[None] | None = None
 
     def _delivery_worker(self) -> DeliveryWorker:
         delivery = self.settings.delivery
@@ -172,6 +188,7 @@ class Runtime:
             router=Router(
                 delivery.smarthost,
                 delivery.routes,
+                resolver=_resolver(self.settings),
                 smarthost_auth=(delivery.smarthost_username, delivery.smarthost_password)
                 if delivery.smarthost_username
                 else None,
@@ -184,16 +201,18 @@ class Runtime:
         )
 
     def start_worker(self) -> None:
-        """Deliver queued outbound mail and watch transfer usage until stop_worker()."""
+        """Deliver queued mail, watch transfer usage and tidy files until stop_worker()."""
         if self._worker_task is None or self._worker_task.done():
             self._worker_task = asyncio.create_task(self.worker.run(), name="delivery worker")
         if self._notice_task is None or self._notice_task.done():
             watch = self.notices.watch(self.services.accounts, self.services.usage)
             self._notice_task = asyncio.create_task(watch, name="transfer notices")
+        if self._tidy_task is None or self._tidy_task.done():
+            self._tidy_task = asyncio.create_task(self.sweeper.run(), name="file sweeper")
 
     async def stop_worker(self) -> None:
-        tasks = (self._worker_task, self._notice_task)
-        self._worker_task = self._notice_task = None
+        tasks = (self._worker_task, self._notice_task, self._tidy_task)
+        self._worker_task = self._notice_task = self._tidy_task = None
         for task in tasks:
             if task is not None:
                 task.cancel()
@@ -201,7 +220,10 @@ class Runtime:
                     await task
 
     async def migrate(self) -> None:
+        """The schema, then the files (`init` and `serve`): Maildirs of the legacy layout
+        move to their storage keys, and removals a killed process left are finished."""
         await migrate(self.engine)
+        await self.sweeper.start_up()
 
     async def prepare_tls(self) -> None:
         """The local CA and this host's certificate; created once, kept after."""
@@ -244,10 +266,11 @@ class Runtime:
             )
             started.append(Listening("POP3S", server, "implicit TLS"))
         if s.web.enabled:
-            app = await asyncio.to_thread(create_web_app, self)  # reads templates from disk
+            # Reads the templates from disk, hence the thread.
+            app = await asyncio.to_thread(lambda: create_web_app(self, dns_checker=self.dns))
             web = await start_web_server(app, s.web.host, s.web.port)
-            listening = Listening("Web panel", web, "HTTP")
-            started.append(replace(listening, url=f"http://{listening.address}/"))
+            # The address people are told is the configured one, not the socket's.
+            started.append(Listening("Web panel", web, "HTTP", url=f"{s.web.public_url}/"))
         self.start_worker()
         return started
 
@@ -328,6 +351,7 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.web_access.resets.close()  # pending reset mails go out before the store closes
         await self.stop_worker()
         await self.store.close()
         self.counters.close()
@@ -342,6 +366,12 @@ def _tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_FIRST_GENERATION, *gc.get_threshold()[1:])
+
+
+def _resolver(settings: Settings) -> dns.asyncresolver.Resolver | None:
+    """The servers of `[dns] nameservers`, or None: the router then reads the system's."""
+    servers = [(server.address, server.port) for server in settings.dns.nameservers]
+    return configured_resolver(servers, settings.dns.timeout_seconds) if servers else None
 
 
 def _client_ports(settings: Settings) -> ServicePorts:

@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,9 +170,81 @@ def _routes(value: object) -> dict[str, Smarthost]:
     return routes
 
 
+@dataclass(frozen=True, slots=True)
+class NameServer:
+    """A DNS server to ask instead of the system's resolver."""
+
+    address: str  # an IP address: a resolver is not looked up by name
+    port: int
+
+    def __str__(self) -> str:
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{self.port}"
+
+
+def _nameserver(text: str) -> NameServer:
+    entry = text.strip()
+    try:
+        return NameServer(str(ipaddress.ip_address(entry)), 53)
+    except ValueError:
+        pass
+    match = _SMARTHOST.match(entry)
+    try:
+        address = ipaddress.ip_address(match.group("ip6") or match.group("host")) if match else None
+        port = int(match.group("port") or 53) if match else 0
+    except ValueError:
+        address, port = None, 0
+    if address is None or not 1 <= port <= 65535:
+        raise _refuse(
+            "nameservers",
+            'must be IP addresses with optional ports, such as "192.0.2.53" or '
+            '"[2001:db8::53]:5353" (got {got})',
+            got=text,
+        )
+    return NameServer(str(address), port)
+
+
+def _nameservers(value: object) -> tuple[NameServer, ...]:
+    """`["192.0.2.53", "127.0.0.1:5353"]` in the file, `192.0.2.53,127.0.0.1:5353` in env."""
+    if isinstance(value, str):
+        value = [item for item in value.split(",") if item.strip()]
+    if not isinstance(value, list | tuple):
+        raise _refuse("nameservers", 'must be a list such as ["192.0.2.53"]')
+    return tuple(item if isinstance(item, NameServer) else _nameserver(str(item)) for item in value)
+
+
 def _host_or_ip(value: str) -> str | None:
     lowered = value.lower()
     return lowered if host_name_problem(lowered) is None else None
+
+
+def _public_url(value: str) -> str:
+    """The panel's address as people reach it: the base of every link mailhost mails or shows."""
+    text = value.strip()
+    try:
+        parts = urllib.parse.urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is out of range or not a number
+        valid = False
+    # A query or fragment would swallow the path mailhost appends (…/reset/<token>).
+    if not valid or "?" in text or "#" in text or "@" in parts.netloc:
+        raise _refuse(
+            "public_url",
+            "must be an http:// or https:// URL without user, query or fragment, "
+            "such as https://mail.example.com (got {got})",
+            got=value,
+        )
+    return text.rstrip("/")
+
+
+def default_public_url(hostname: str, port: int) -> str:
+    """`[web] public_url` when it is not set: the server's host name and the panel's port."""
+    if port == 443:
+        return f"https://{hostname}"
+    # Port 0 is picked by the kernel when binding (tests): nothing to say in advance.
+    if port in (80, 0):
+        return f"http://{hostname}"
+    return f"http://{hostname}:{port}"
 
 
 def _database_url(value: str) -> str:
@@ -193,7 +266,9 @@ NonNegative = Annotated[int, Strict(), _at_least(0)]
 Size = Annotated[ByteSize, PlainValidator(_size)]
 OptionalSmarthost = Annotated[Smarthost | None, PlainValidator(_smarthost)]
 StaticRoutes = Annotated[dict[str, Smarthost], PlainValidator(_routes)]
+NameServers = Annotated[tuple[NameServer, ...], PlainValidator(_nameservers)]
 DatabaseUrl = Annotated[str, Strict(), AfterValidator(_database_url)]
+PublicUrl = Annotated[str, Strict(), AfterValidator(_public_url)]
 
 
 class _Section(BaseModel):
@@ -258,6 +333,11 @@ class WebSettings(Listener):
     """The control panel and the API."""
 
     port: Port = 8080
+    # Checked before anything else, authentication included (web/body_limit.py).
+    max_body_size: Size = ByteSize.parse("1MB")
+    # The only base of links mailhost mails or shows; never taken from a request's
+    # Host header. Default: http://<[server] hostname>:<port> (see default_public_url).
+    public_url: PublicUrl
 
 
 class TlsSettings(_Section):
@@ -298,6 +378,16 @@ class DeliverySettings(_Section):
     dkim: Flag = True
 
 
+class DnsSettings(_Section):
+    """DNS lookups: domain ownership proofs, the DNS page's check, outbound MX routing."""
+
+    # Empty: the system's resolver (/etc/resolv.conf). Else these servers, each
+    # "IP" or "IP:port" ("[IPv6]:port"), are asked instead.
+    nameservers: NameServers = ()
+    # How long one ownership check waits for an answer before it says so.
+    timeout_seconds: Positive = 5
+
+
 class AuthSettings(_Section):
     """Login checks: the success cache and the failure throttle."""
 
@@ -324,6 +414,7 @@ class Settings(BaseModel):
     mail: MailSettings
     delivery: DeliverySettings
     auth: AuthSettings
+    dns: DnsSettings
 
 
 def _sections() -> dict[str, type[_Section]]:
@@ -462,6 +553,19 @@ def _fill_defaults(raw: Table, default_data_dir: Path) -> None:
         table = raw[section]
         if isinstance(table, dict) and key not in table:
             table[key] = derive(data_dir)
+    web = raw["web"]
+    if isinstance(web, dict) and "public_url" not in web:
+        web["public_url"] = _derived_public_url(server.get("hostname"), web.get("port"))
+
+
+def _derived_public_url(hostname: object, port: object) -> str:
+    """The default from raw values; a bad host name or port is reported under its own key."""
+    name = hostname.strip().lower().removesuffix(".") if isinstance(hostname, str) else ""
+    if host_name_problem(name) is not None:
+        name = "localhost"  # a stand-in: validation fails on [server] hostname anyway
+    default_port = WebSettings.model_fields["port"].default
+    number = port if isinstance(port, int) and 0 <= port <= 65535 else default_port
+    return default_public_url(name, number)
 
 
 def _default_hostname() -> str:
@@ -521,6 +625,9 @@ def render_default_toml(data_dir: Path, hostname: str) -> str:
         for key, field in model.model_fields.items():
             if (section, key) == ("server", "hostname"):
                 lines.append(f"hostname = {_toml(checked)}")
+            elif (section, key) == ("web", "public_url"):
+                port = WebSettings.model_fields["port"].default
+                lines.append(f"# {key} = {_toml(default_public_url(checked, port))}")
             elif (section, key) in _DERIVED:
                 derived = _DERIVED[(section, key)](data_dir.absolute())
                 lines.append(f"# {key} = {_toml(derived)}")
@@ -536,6 +643,8 @@ def _toml(value: object) -> str:
         return str(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_toml(str(k))} = {_toml(str(v))}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(str(item)) for item in value) + "]"
     # JSON strings are valid TOML basic strings when non-ASCII is left unescaped
     # (TOML forbids the surrogate escapes json.dumps would otherwise write).
     return json.dumps("" if value is None else str(value), ensure_ascii=False)

@@ -53,7 +53,7 @@ def test_admin_add_creates_a_provider_login(cli: Cli) -> None:
 def test_demo_prints_logins_for_every_level_and_the_panel(cli: Cli) -> None:
     out = " ".join(cli.ok("init", "--hostname", "mx.hosting.test", "--demo").split())
     for line in (
-        "control panel http://127.0.0.1:8080/",
+        "control panel http://mx.hosting.test:8080/",  # [web] public_url's default
         "provider admin admin /",
         "customer panel demo /",
         "domain panel example.test /",

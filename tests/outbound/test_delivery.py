@@ -34,7 +34,7 @@ MESSAGE = (
 async def submit(rt: Runtime, *recipients: str, sender: str = "bob@example.com") -> str:
     customer = await hosted_customer_id(rt)
     return await rt.services.delivery.submit(
-        sender, [addr(r) for r in recipients], MESSAGE, customer
+        sender, [addr(r) for r in recipients], MESSAGE, customer, None
     )
 
 
@@ -272,7 +272,7 @@ async def test_two_workers_on_one_database_never_deliver_a_row_twice(
         for n in range(24):
             message = MESSAGE.replace(b"Subject: out", f"Subject: m{n}".encode())
             await one.services.delivery.submit(
-                "bob@example.com", [addr(f"r{n}@remote.test")], message, customer
+                "bob@example.com", [addr(f"r{n}@remote.test")], message, customer, None
             )
 
         async def drain(rt: Runtime) -> int:
@@ -290,7 +290,7 @@ async def test_two_workers_on_one_database_never_deliver_a_row_twice(
 @pytest.mark.parametrize("sender", ["", "bob@example.com"])
 async def test_sender_is_kept_on_the_envelope(runtime: Runtime, sink: Sink, sender: str) -> None:
     await hosted_customer(runtime)
-    await runtime.services.delivery.submit(sender, [addr("alice@remote.test")], MESSAGE, None)
+    await runtime.services.delivery.submit(sender, [addr("alice@remote.test")], MESSAGE, None, None)
     await runtime.worker.run_once()
     (got,) = sink.received
     assert got.sender == (sender or "<>")

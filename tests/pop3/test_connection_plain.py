@@ -22,8 +22,8 @@ from mailhost.pop3.listeners import Pop3Dependencies, start_pop3_server
 from mailhost.storage.maildir import CHUNK, MaildirStore
 
 BOB = EmailAddress.hosted("bob@example.com")
-MAILBOX = MailboxRef(1, BOB)
-LOGIN = LoginRecord(1, 1, BOB, "$argon2id$unused", True, MAILBOX)
+MAILBOX = MailboxRef(1, BOB, "b0" * 16)
+LOGIN = LoginRecord(1, 1, 1, BOB, "$argon2id$unused", True, MAILBOX)
 PASSWORD = "correct horse"
 _T = TypeVar("_T")
 

@@ -28,8 +28,8 @@ from mailhost.pop3.machine import (
 )
 
 BOB = EmailAddress.parse("bob@example.com")
-MAILBOX = MailboxRef(7, BOB)
-LOGIN = LoginRecord(1, 1, BOB, "$argon2id$unused", True, MAILBOX)
+MAILBOX = MailboxRef(7, BOB, "b0" * 16)
+LOGIN = LoginRecord(1, 1, 1, BOB, "$argon2id$unused", True, MAILBOX)
 MESSAGES = [StoredMessage("uid-a", 100), StoredMessage("uid-b", 200), StoredMessage("uid-c", 300)]
 
 
@@ -162,7 +162,7 @@ def test_user_without_mailbox_is_refused_after_authenticating() -> None:
     machine = _machine()
     _say(machine, "USER bob@example.com")
     machine.receive(b"PASS secret\r\n")
-    no_mailbox = LoginRecord(1, 1, BOB, "$argon2id$unused", True, None)
+    no_mailbox = LoginRecord(1, 1, 1, BOB, "$argon2id$unused", True, None)
     assert machine.auth_result(Authenticated(no_mailbox)) == [
         Send(b"-ERR [AUTH] bob@example.com has no POP3 mailbox\r\n")
     ]

@@ -14,6 +14,7 @@ from mailhost.model.names import DomainName, EmailAddress
 from mailhost.runtime import Runtime
 from mailhost.services.authentication import AuthenticationService
 from mailhost.services.throttle import MemoryThrottle
+from mailhost.settings import Settings
 from mailhost.storage.database.unit_of_work import SqlLoginDirectory
 from tests.conftest import cheap_passwords
 
@@ -123,3 +124,30 @@ async def test_abandoned_attempt_counts_as_a_failure(runtime: Runtime, bob: Emai
     outcome = await auth.authenticate(str(bob), PW, CLIENT)
     assert isinstance(outcome, Throttled)
     assert outcome.retry_after > 1
+
+
+async def test_removed_user_is_refused_though_its_login_is_cached(
+    runtime: Runtime, bob: EmailAddress
+) -> None:
+    auth = service(runtime, Clock())  # the clock stands still: the cached success never expires
+    first = await auth.authenticate(str(bob), PW, CLIENT)
+    assert isinstance(first, Authenticated)
+    await runtime.services.users.remove_user(OP, bob)
+    assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), BadCredentials)
+    # The address made again is a new user: its own password, its own (empty) facilities.
+    await runtime.services.users.add_user(OP, bob, "another passphrase here")
+    assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), BadCredentials)
+    again = await auth.authenticate(str(bob), "another passphrase here", CLIENT)
+    assert isinstance(again, Authenticated)
+    assert again.login.user_id != first.login.user_id and again.login.mailbox is None
+
+
+async def test_password_changed_by_another_process_ends_the_cached_success(
+    settings: Settings, runtime: Runtime, bob: EmailAddress
+) -> None:
+    auth = service(runtime, Clock())
+    assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), Authenticated)
+    # Another node on the same database: this process's cache is never told.
+    async with Runtime(settings, passwords=cheap_passwords()) as elsewhere:
+        await elsewhere.services.users.change_password(OP, bob, "a brand new passphrase")
+    assert isinstance(await auth.authenticate(str(bob), PW, CLIENT), BadCredentials)

@@ -38,7 +38,7 @@ async def hosted(rt: Runtime) -> int:
 
 async def enqueue(rt: Runtime, *recipients: str, sender: str = "bob@example.com") -> str:
     body = await rt.spool.write(b"Subject: t\r\n\r\nhello\r\n")
-    await rt.queue.enqueue(sender, recipients, body, None, T0, T0 + timedelta(days=5))
+    await rt.queue.enqueue(sender, recipients, body, None, None, T0, T0 + timedelta(days=5))
     return body.message_id
 
 
@@ -144,6 +144,7 @@ async def test_submit_stores_local_copies_and_queues_remote_recipients(runtime: 
         [addr("alice@remote.test"), addr("bob@example.com"), addr("carol@far.test")],
         message,
         customer_id,
+        None,
     )
     assert await runtime.spool.read(queue_id) == message
     queued = await runtime.services.delivery.queued(OP)
@@ -168,6 +169,7 @@ async def test_submit_to_a_hosted_address_without_mailbox_stores_nothing(
             [addr("alice@remote.test"), addr("nobox@example.com")],
             b"Subject: x\r\n\r\n",
             customer_id,
+            None,
         )
     assert caught.value.message == "cannot deliver to nobox@example.com now: no_mailbox"
     assert await runtime.services.delivery.queued(OP) == []

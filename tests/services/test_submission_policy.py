@@ -24,7 +24,7 @@ from mailhost.storage.database.engine import session_factory
 from mailhost.storage.database.submission_counters import SqlSubmissionCounters
 from tests.outbound.conftest import OP, hosted_customer
 
-ALICE = LoginRecord(7, 3, EmailAddress.hosted("alice@example.com"), "hash", True, None)
+ALICE = LoginRecord(7, 3, 1, EmailAddress.hosted("alice@example.com"), "hash", True, None)
 
 
 def account(scope: SenderScope) -> SmtpAccountRecord:

@@ -23,7 +23,7 @@ NAMED = [value for value in vars(replies).values() if isinstance(value, Reply)]
         (Reason.UNKNOWN_USER, "550 5.1.1 <bob@example.com>: no such user here"),
         (Reason.NO_MAILBOX, "550 5.1.1 <bob@example.com>: no mailbox here"),
         (Reason.RELAY_DENIED, "554 5.7.1 <bob@example.com>: relay access denied"),
-        (Reason.DOMAIN_DISABLED, "550 5.7.1 <bob@example.com>: recipient domain is disabled"),
+        (Reason.TENANT_DISABLED, "450 4.2.1 <bob@example.com>: mailbox temporarily unavailable"),
         (Reason.MAILBOX_FULL, "552 5.2.2 <bob@example.com>: mailbox full"),
         (
             Reason.MAILBOX_WOULD_OVERFLOW,

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailhost.model.actors import ProviderActor
+from mailhost.model.actors import CustomerActor, ProviderActor
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
@@ -642,3 +642,70 @@ def test_author_addresses_survive_any_from_field(value: str) -> None:
     # The stdlib header parser crashes on some inputs (":;:", ".:"); those count as unparsable.
     found = author_addresses(f"From:{value}\r\n\r\n".encode())
     assert found is not None and all(a == "" or "@" in a for a in found)
+
+
+async def _set_enabled(runtime: Runtime, level: str, enabled: bool) -> None:
+    if level == "domain":
+        await runtime.services.accounts.set_domain_enabled(OP, DOMAIN, enabled)
+    else:
+        await runtime.services.accounts.set_customer_enabled(OP, "acme", enabled)
+
+
+@pytest.mark.parametrize("level", ["domain", "customer"])
+async def test_queued_mail_of_a_disabled_tenant_is_held_and_goes_once_enabled(
+    submission: Submission, hosted: Runtime, sink: Sink, level: str
+) -> None:
+    async with submission.session("alice@example.com") as smtp:
+        await smtp.send("alice@example.com", ["zed@remote.test"], MESSAGE, "250 2.0.0")
+    await _set_enabled(hosted, level, False)
+    assert await hosted.worker.run_once() == 0  # held: not even attempted
+    (held,) = await hosted.queue.queued(10)
+    assert (held.recipient, held.attempts) == ("zed@remote.test", 0)
+    async with submission.connect(implicit=True) as smtp:
+        await smtp.ehlo()
+        await smtp.login("alice@example.com", expect="535 5.7.8 Authentication credentials invalid")
+    await _set_enabled(hosted, level, True)
+    assert await hosted.worker.run_once() == 1
+    (got,) = sink.received
+    assert got.recipients == ["zed@remote.test"] and got.data.endswith(MESSAGE)
+    async with submission.session("alice@example.com", implicit=True):
+        pass  # logs in again
+
+
+async def test_mailhosts_own_mail_is_never_held(hosted: Runtime, sink: Sink) -> None:
+    await _set_enabled(hosted, "customer", False)
+    notice = b"From: postmaster@mx.example.com\r\nSubject: notice\r\n\r\nhi\r\n"
+    await hosted.services.delivery.send(
+        "postmaster@mx.example.com", [addr("zed@remote.test")], notice
+    )
+    assert await hosted.worker.run_once() == 1
+    assert [got.recipients for got in sink.received] == [["zed@remote.test"]]
+
+
+async def test_a_pending_domain_of_another_customer_is_relayed_never_stored(
+    submission: Submission, hosted: Runtime, sink: Sink
+) -> None:
+    """mallory claims remote.test without proving it: mail to it still goes to its real MX."""
+    accounts, users = hosted.services.accounts, hosted.services.users
+    mallory = await accounts.add_customer(OP, "mallory", "Bulk Hosting", "m@evil.test", PW)
+    squatter = CustomerActor(mallory.id, mallory.login)
+    await accounts.add_domain(squatter, DomainName.parse("remote.test"), "mallory", PW)
+    await users.add_user(squatter, addr("zed@remote.test"), PW)
+    await users.add_mailbox(squatter, addr("zed@remote.test"), None)
+    async with submission.session("nora@example.com") as smtp:
+        await smtp.say("MAIL FROM:<nora@example.com>", "250 2.1.0")
+        # Not hosted: nora, without an SMTP account, may not send there at all.
+        assert await smtp.say("RCPT TO:<zed@remote.test>", "550") == (
+            "550 5.7.1 nora@example.com has no SMTP account: relaying refused"
+        )
+    async with submission.session("alice@example.com") as smtp:
+        await smtp.send("alice@example.com", ["zed@remote.test"], MESSAGE, "250 2.0.0")
+    assert await hosted.worker.run_once() == 1
+    (got,) = sink.received
+    assert got.recipients == ["zed@remote.test"]
+    (box,) = await users.mailboxes(OP, DomainName.parse("remote.test"))
+    assert await hosted.store.list(box.ref) == []
+    async with submission.connect(implicit=True) as smtp:
+        await smtp.ehlo()
+        # The squatter's own user cannot log in either: nothing to send as, nothing to read.
+        await smtp.login("zed@remote.test", expect="535 5.7.8 Authentication credentials invalid")

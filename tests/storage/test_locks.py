@@ -18,8 +18,8 @@ from mailhost.model.records import MailboxRef
 from mailhost.storage import locks
 from mailhost.storage.maildir import LOCK_NAME, MaildirStore
 
-BOB = MailboxRef(1, EmailAddress.hosted("bob@example.com"))
-ALICE = MailboxRef(2, EmailAddress.hosted("alice@example.com"))
+BOB = MailboxRef(1, EmailAddress.hosted("bob@example.com"), "b0" * 16)
+ALICE = MailboxRef(2, EmailAddress.hosted("alice@example.com"), "a1" * 16)
 IN_USE = "mailbox bob@example.com is in use by another session"
 SRC = str(Path(mailhost.__file__).resolve().parents[1])
 
@@ -33,7 +33,7 @@ from mailhost.storage.maildir import MaildirStore
 
 async def main() -> None:
     store = MaildirStore(Path(sys.argv[1]))
-    async with store.exclusive(MailboxRef(1, EmailAddress.hosted("bob@example.com"))):
+    async with store.exclusive(MailboxRef(1, EmailAddress.hosted("bob@example.com"), "b0" * 16)):
         print("held", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
 

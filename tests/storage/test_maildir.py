@@ -19,8 +19,8 @@ from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.records import MailboxRef
 from mailhost.storage.maildir import CHUNK, MaildirStore, MessageGone
 
-BOB = MailboxRef(1, EmailAddress.hosted("bob@example.com"))
-ALICE = MailboxRef(2, EmailAddress.hosted("alice@example.org"))
+BOB = MailboxRef(1, EmailAddress.hosted("bob@example.com"), "b0" * 16)
+ALICE = MailboxRef(2, EmailAddress.hosted("alice@example.org"), "a1" * 16)
 
 
 async def chunks_of(store: MaildirStore, mailbox: MailboxRef, uid: str) -> list[bytes]:
@@ -63,12 +63,12 @@ async def test_ten_megabyte_message_is_streamed_in_many_bounded_chunks(
     assert (await store.list(BOB))[0].size == len(message)
 
 
-async def test_maildir_lives_under_domain_and_local_part_with_private_modes(
+async def test_maildir_lives_under_domain_and_local_part_and_storage_key_with_private_modes(
     store: MaildirStore, tmp_path: Path
 ) -> None:
     stored = await store.deliver(BOB, b"hello\r\n")
     maildir = store.maildir_path(BOB)
-    assert maildir == tmp_path / "mail" / "example.com" / "bob"
+    assert maildir == tmp_path / "mail" / "example.com" / f"bob.{'b0' * 16}"
     for sub in ("tmp", "new", "cur"):
         assert stat.S_IMODE((maildir / sub).stat().st_mode) == 0o700
     assert stat.S_IMODE((maildir / "new" / stored.uid).stat().st_mode) == 0o600
@@ -238,11 +238,30 @@ async def test_failed_delivery_leaves_no_file_behind(store: MaildirStore) -> Non
 async def test_unsafe_directory_names_are_refused(
     store: MaildirStore, local: str, domain: str
 ) -> None:
-    mailbox = MailboxRef(9, EmailAddress(local, DomainName(domain)))
+    mailbox = MailboxRef(9, EmailAddress(local, DomainName(domain)), "c2" * 16)
     with pytest.raises(ValueError, match="cannot name a maildir directory"):
         store.maildir_path(mailbox)
     with pytest.raises(ValueError, match="cannot name a maildir directory"):
         await store.deliver(mailbox, b"x")
+    assert not store.root.exists()
+
+
+async def test_a_new_mailbox_at_the_same_address_never_sees_the_old_ones_mail(
+    store: MaildirStore,
+) -> None:
+    await store.deliver(BOB, b"for the first owner\r\n")
+    successor = MailboxRef(3, BOB.address, "d3" * 16)  # same address, its own key
+    assert await store.list(successor) == []
+    assert await store.usage(successor) == 0
+    assert len(await store.list(BOB)) == 1
+
+
+@pytest.mark.parametrize("key", ["", "B0" * 16, "b0" * 15, "../" + "b" * 29, "b0" * 16 + "/x"])
+async def test_storage_keys_that_are_not_32_hex_digits_are_refused(
+    store: MaildirStore, key: str
+) -> None:
+    with pytest.raises(ValueError, match="is not 32 hex digits"):
+        store.maildir_path(MailboxRef(9, BOB.address, key))
     assert not store.root.exists()
 
 

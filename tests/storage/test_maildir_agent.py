@@ -22,8 +22,8 @@ from mailhost.storage.maildir import MaildirStore
 from mailhost.storage.maildir_agent import Delivery, _requests, request_header
 from mailhost.storage.maildir_writer import AgentFailure
 
-BOB = MailboxRef(1, EmailAddress.hosted("bob@example.com"))
-ALICE = MailboxRef(2, EmailAddress.hosted("alice@example.com"))
+BOB = MailboxRef(1, EmailAddress.hosted("bob@example.com"), "b0" * 16)
+ALICE = MailboxRef(2, EmailAddress.hosted("alice@example.com"), "a1" * 16)
 
 
 def _frames(deliveries: list[Delivery]) -> bytes:

@@ -120,8 +120,12 @@ class Server:
         return output
 
     def maildir(self, address: str) -> Path:
+        """The address's Maildir, `<local>.<its mailbox's storage key>`: found on disk,
+        so a path that does not exist if the mailbox has none yet."""
         local, domain = address.split("@")
-        return self.data_dir / "mail" / domain / local
+        found = list((self.data_dir / "mail" / domain).glob(f"{local}.{'[0-9a-f]' * 32}"))
+        assert len(found) <= 1, found
+        return found[0] if found else self.data_dir / "mail" / domain / f"{local}.none-yet"
 
 
 async def _populate(data_dir: Path, env: dict[str, str]) -> None:

@@ -109,7 +109,8 @@ def test_issued_key_matches_the_certificate_and_is_private(tmp_path: Path) -> No
     spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert key.public_key().public_bytes(*spki) == leaf.public_key().public_bytes(*spki)
     assert mode_of(files.key) == 0o600
-    assert mode_of(files.cert) == 0o644
+    assert mode_of(files.cert) == 0o600
+    assert mode_of(tmp_path / "certs") == 0o700
     # The atomic writes leave no temporary files behind.
     assert sorted(p.name for p in (tmp_path / "certs").iterdir()) == [
         "mx.hosting.test.key",

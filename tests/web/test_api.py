@@ -86,6 +86,8 @@ FOREIGN: list[tuple[str, str, object, str]] = [
     ("GET", "/domains/b.example", None, D),
     ("DELETE", "/domains/b.example", None, D),
     ("GET", "/domains/b.example/dns-records", None, D),
+    ("PATCH", "/domains/b.example", {"enabled": False}, D),
+    ("POST", "/domains/b.example/verification", None, D),
     ("GET", "/domains/b.example/users", None, D),
     ("POST", "/domains/b.example/users", {"username": "intruder", "password": PW}, D),
     ("GET", "/domains/b.example/users/bob", None, U),
@@ -262,6 +264,8 @@ async def test_customer_adds_domains_until_its_plan_refuses(
         "unicode_name": "second.example",
         "customer": "acme",
         "enabled": True,
+        "verified": False,  # a customer's domain waits for its DNS proof
+        "status": "pending",
         "mail_server": "mail.second.example",
     }
     message = await acme.refused(

@@ -30,6 +30,7 @@ CHANGES: list[tuple[str, dict[str, str]]] = [
     ("/domain/b.example/mailboxes/bob/remove", {"confirm": "yes"}),
     ("/domain/b.example/smtp", {"add": "smtp", "username": "chief", "sender": "own"}),
     ("/domain/b.example/smtp/bob/remove", {"confirm": "yes"}),
+    ("/domain/b.example/dns/verify", {}),
 ]
 
 

@@ -31,7 +31,13 @@ LEVELS = [
 
 
 async def inbox(rt: Runtime, address: str = "boss@a.example") -> list[email.message.EmailMessage]:
-    """Every message in the real Maildir of `address`, parsed."""
+    """Every message in the real Maildir of `address`, parsed, once the reset requests
+    answered so far are done (the panel answers before it looks the login up)."""
+    await rt.web_access.resets.drain()
+    return await maildir_messages(rt, address)
+
+
+async def maildir_messages(rt: Runtime, address: str) -> list[email.message.EmailMessage]:
     boxes = await rt.services.users.mailboxes(OP, DomainName.parse(address.split("@")[1]))
     (box,) = [b for b in boxes if str(b.address) == address]
     messages = []
@@ -72,7 +78,7 @@ async def test_reset_link_is_mailed_works_once_and_ends_other_sessions(
     assert message["To"] == "boss@a.example"
     assert message["Auto-Submitted"] == "auto-generated"
     url, token = link_in(message)
-    assert url.startswith("http://127.0.0.1/reset/")
+    assert url.startswith(f"http://{HOSTNAME}/reset/")  # [web] public_url, port 0: none
     form = await panel.get(f"/reset/{token}")
     assert form.status_code == 200 and login.split("@")[0] in form.text
     mismatch = await panel.post(f"/reset/{token}", password=NEW, confirm=NEW + "!")
@@ -143,6 +149,7 @@ async def test_reset_for_a_remote_contact_goes_to_the_outbound_queue(
     await rt.services.accounts.add_customer(OP, "remote", "Bulk Hosting", "it@remote.example", PW)
     answer = await request_reset(panel, "customer", "remote")
     assert answer.status_code == 200
+    await rt.web_access.resets.drain()
     queued = await rt.queue.queued(10)
     assert [q.recipient for q in queued] == ["it@remote.example"]
     assert queued[0].sender == f"postmaster@{HOSTNAME}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from mailhost.runtime import Runtime
 from mailhost.settings import load_settings
@@ -41,6 +42,7 @@ async def test_serve_prints_the_panel_line_and_url_and_stops_on_sigterm(
 ) -> None:
     environ = {"MAILHOST_DATABASE_URL": database_url, "MAILHOST_SERVER_HOSTNAME": "mx.hosting.test"}
     environ |= {f"MAILHOST_{name}_PORT": "0" for name in SERVICES}
+    environ["MAILHOST_WEB_PUBLIC_URL"] = "https://panel.hosting.test"
     settings = load_settings(None, data_dir, environ)
     async with Runtime(settings, passwords=cheap_passwords()) as runtime:
         serving = asyncio.create_task(runtime.serve())
@@ -56,9 +58,37 @@ async def test_serve_prints_the_panel_line_and_url_and_stops_on_sigterm(
             if m
         }
         assert "Web panel" in ports, printed
-        assert f"  Web panel at http://127.0.0.1:{ports['Web panel']}/" in printed.splitlines()
+        # The address people are told is the configured one; the socket's is in the table.
+        assert "  Web panel at https://panel.hosting.test/" in printed.splitlines()
         async with httpx.AsyncClient() as client:
             page = await client.get(f"http://127.0.0.1:{ports['Web panel']}/")
         assert page.status_code == 200
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(serving, 15)
+
+
+async def _echo_client(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with the client address and scheme the server made of the request."""
+    assert scope["type"] == "http"
+    body = f"{scope['client'][0]} {scope['scheme']}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_forwarded_headers_change_neither_client_address_nor_scheme() -> None:
+    # Any local process could otherwise pick the address the login throttle counts
+    # against, or make the panel think it is behind https.
+    server = await start_web_server(_echo_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    forged = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "Forwarded": "for=203.0.113.9;proto=https",
+    }
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            answer = await client.get("/", headers=forged)
+    finally:
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 10)
+    assert answer.text == "127.0.0.1 http"

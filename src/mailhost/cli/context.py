@@ -8,12 +8,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
 
-from mailhost.errors import ConfigError
+from mailhost.errors import ConfigError, InvalidInput
 from mailhost.model.actors import ProviderActor
+from mailhost.model.records import RemovalSummary
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
 
@@ -21,6 +23,9 @@ T = TypeVar("T")
 CONFIG_NAME = "mailhost.toml"
 # The CLI runs on the server itself, as the operator.
 OPERATOR = ProviderActor("cli")
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask before deleting mail; remove it too")
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +64,16 @@ def read_password(password_stdin: bool, what: str) -> str:
         return line.rstrip("\r\n")
     password: str = typer.prompt(f"Password for {what}", hide_input=True, confirmation_prompt=True)
     return password
+
+
+def confirm_removal(summary: RemovalSummary, yes: bool) -> None:
+    """Say what a removal deletes; if that includes mail, ask first (or take --yes)."""
+    Console(highlight=False, soft_wrap=True).print(str(summary), markup=False)
+    if yes or not summary.deletes_mail:
+        return
+    try:
+        agreed = typer.confirm("Delete it for good?", default=False)
+    except typer.Abort:  # no answer (stdin closed): the safe one
+        agreed = False
+    if not agreed:
+        raise InvalidInput(f"{summary.kind} {summary.name} was not removed; --yes removes it")

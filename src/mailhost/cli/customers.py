@@ -1,4 +1,4 @@
-"""`mailhost customer add|list`."""
+"""`mailhost customer add|list|disable|enable|remove`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mailhost.cli.context import OPERATOR, read_password, with_runtime
+from mailhost.cli.context import OPERATOR, Yes, confirm_removal, read_password, with_runtime
 from mailhost.cli.render import done, show
 
 app = typer.Typer(help="Customers: who owns domains under a plan.", no_args_is_help=True)
@@ -29,6 +29,33 @@ def add(
         ctx, lambda rt: rt.services.accounts.add_customer(OPERATOR, login, plan, email, password)
     )
     done(f"customer {customer.login!r} added on plan {customer.plan.name!r}")
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, login: str) -> None:
+    """Stop a customer's mail and logins (mail waits with 4xx; nothing is deleted)."""
+    found = with_runtime(
+        ctx, lambda rt: rt.services.accounts.set_customer_enabled(OPERATOR, login, False)
+    )
+    done(f"customer {found.login!r} disabled")
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, login: str) -> None:
+    """Let a disabled customer's domains receive, send and log in again."""
+    found = with_runtime(
+        ctx, lambda rt: rt.services.accounts.set_customer_enabled(OPERATOR, login, True)
+    )
+    done(f"customer {found.login!r} enabled")
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, login: str, yes: Yes = False) -> None:
+    """Remove a customer with its domains, their users, mailboxes and mail (asks first)."""
+    summary = with_runtime(ctx, lambda rt: rt.services.accounts.customer_removal(OPERATOR, login))
+    confirm_removal(summary, yes)
+    with_runtime(ctx, lambda rt: rt.services.accounts.remove_customer(OPERATOR, login))
+    done(f"customer {summary.name!r} removed")
 
 
 @app.command("list")

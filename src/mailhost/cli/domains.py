@@ -1,17 +1,18 @@
-"""`mailhost domain add|list|remove`."""
+"""`mailhost domain add|list|remove|verify|enable|disable|dkim`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Annotated
 
 import typer
 
-from mailhost.cli.context import OPERATOR, read_password, with_runtime
+from mailhost.cli.context import OPERATOR, Yes, confirm_removal, read_password, with_runtime
 from mailhost.cli.customers import PasswordStdin
 from mailhost.cli.render import done, show
 from mailhost.interfaces import DkimRecord
 from mailhost.model.names import DomainName
+from mailhost.model.records import DomainRecord
 from mailhost.outbound.dkim import zone_line
 from mailhost.runtime import Runtime
 
@@ -65,16 +66,55 @@ def list_(
             "domain": d.name.ascii,
             "unicode": d.name.unicode,
             "customer": d.customer_login,
-            "enabled": d.enabled,
+            "status": d.status,
         }
         for d in domains
     ]
     show("Domains", rows, as_json=json, empty="no domains")
 
 
-@app.command("remove")
-def remove(ctx: typer.Context, domain: str) -> None:
-    """Remove a domain with its users, mailboxes and SMTP accounts."""
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    domain: str,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Mark it verified without looking at its DNS")
+    ] = False,
+) -> None:
+    """Check a pending domain's TXT record (mailhost-verification=...) and mark it verified."""
     name = DomainName.parse(domain)
+
+    def check(rt: Runtime) -> Awaitable[DomainRecord]:
+        accounts = rt.services.accounts
+        if trust:
+            return accounts.trust_domain(OPERATOR, name)
+        return accounts.verify_domain(OPERATOR, name)
+
+    found = with_runtime(ctx, check)
+    done(f"domain {found.name} is verified: it receives mail")
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, domain: str) -> None:
+    """Stop a domain's mail and logins (mail waits with 4xx; nothing is deleted)."""
+    name = DomainName.parse(domain)
+    with_runtime(ctx, lambda rt: rt.services.accounts.set_domain_enabled(OPERATOR, name, False))
+    done(f"domain {name} disabled")
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, domain: str) -> None:
+    """Let a disabled domain receive, send and log in again."""
+    name = DomainName.parse(domain)
+    with_runtime(ctx, lambda rt: rt.services.accounts.set_domain_enabled(OPERATOR, name, True))
+    done(f"domain {name} enabled")
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, domain: str, yes: Yes = False) -> None:
+    """Remove a domain with its users, mailboxes, SMTP accounts and mail (asks first)."""
+    name = DomainName.parse(domain)
+    summary = with_runtime(ctx, lambda rt: rt.services.accounts.domain_removal(OPERATOR, name))
+    confirm_removal(summary, yes)
     with_runtime(ctx, lambda rt: rt.services.accounts.remove_domain(OPERATOR, name))
     done(f"domain {name} removed")

@@ -28,6 +28,7 @@ from mailhost.cli import (
 from mailhost.cli.context import CliState
 from mailhost.cli.setup import init, serve
 from mailhost.errors import MailhostError
+from mailhost.storage.permissions import OWNER_ONLY_UMASK
 
 app = typer.Typer(
     help="mailhost: email hosting (MX, submission, POP3, control panel).",
@@ -60,6 +61,9 @@ def root(
         ),
     ] = Path("data"),
 ) -> None:
+    # The CLI owns the process: whatever any command creates (data directory, database,
+    # keys, certificates, Maildirs, spool) is the owner's alone (storage/permissions.py).
+    os.umask(OWNER_ONLY_UMASK)
     ctx.obj = CliState(data_dir.resolve())
 
 

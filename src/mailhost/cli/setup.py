@@ -17,7 +17,9 @@ from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
-from mailhost.settings import render_default_toml
+from mailhost.settings import Settings, render_default_toml
+from mailhost.storage.database.engine import sqlite_files
+from mailhost.storage.permissions import restrict, write_private
 
 DEMO_FILE = "demo-logins.txt"
 DataDirOption = Annotated[
@@ -44,12 +46,13 @@ def init(
 ) -> None:
     """Create the data directory, mailhost.toml and the database schema (safe to re-run)."""
     directory = _data_dir(ctx, data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     config = directory / CONFIG_NAME
     if not config.exists():
-        config.write_text(render_default_toml(directory, hostname or _default_hostname()))
+        write_private(config, render_default_toml(directory, hostname or _default_hostname()))
         done(f"wrote {config}")
     settings = settings_for(directory)
+    _make_private(settings)
 
     async def main() -> None:
         async with Runtime(settings) as runtime:
@@ -57,9 +60,7 @@ def init(
             await runtime.prepare_tls()
             if demo and not (directory / DEMO_FILE).exists():
                 logins = await _add_demo(runtime)
-                path = directory / DEMO_FILE
-                path.write_text(logins)
-                path.chmod(0o600)
+                write_private(directory / DEMO_FILE, logins)
 
     asyncio.run(main())
     done(f"data directory {directory} is ready")
@@ -85,11 +86,10 @@ async def _add_demo(runtime: Runtime) -> str:
         OPERATOR, alice, SmtpFacilities(relay=True, sender_scope=SenderScope.OWN, hourly_limit=120)
     )
     await runtime.web_access.admins.add(OPERATOR, "admin", "admin@example.test", secret["admin"])
-    web = runtime.settings.web
     return "\n".join(
         [
             "Demo logins (also in demo-logins.txt in the data directory):",
-            f"  control panel    http://{web.host}:{web.port}/",
+            f"  control panel    {runtime.settings.web.public_url}/",
             f"  provider admin   admin / {secret['admin']}",
             f"  customer panel   demo / {secret['demo']}",
             f"  domain panel     example.test / {secret['domain']}",
@@ -103,6 +103,7 @@ def serve(ctx: typer.Context, data_dir: DataDirOption = None) -> None:
     """Migrate the database and run every enabled server until interrupted."""
     directory = _data_dir(ctx, data_dir)
     settings = settings_for(directory)
+    _make_private(settings)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
     async def main() -> None:
@@ -111,3 +112,14 @@ def serve(ctx: typer.Context, data_dir: DataDirOption = None) -> None:
             await runtime.serve()
 
     asyncio.run(main())
+
+
+def _make_private(settings: Settings) -> None:
+    """Take group and other permissions off what an older mailhost left readable."""
+    data_dir = settings.server.data_dir
+    outside = [p for p in sqlite_files(settings.database.url) if not p.is_relative_to(data_dir)]
+    outcome = restrict([data_dir, *outside])
+    if outcome.fixed:
+        done(f"fixed permissions of {outcome.fixed} paths under {data_dir} (now owner-only)")
+    for path, reason in outcome.failed:
+        typer.echo(f"warning: cannot make {path} owner-only: {reason}", err=True)

@@ -26,7 +26,7 @@ class Reason(StrEnum):
     UNKNOWN_USER = "unknown_user"
     NO_MAILBOX = "no_mailbox"
     RELAY_DENIED = "relay_denied"
-    DOMAIN_DISABLED = "domain_disabled"
+    TENANT_DISABLED = "tenant_disabled"  # the recipient's domain or customer is disabled
     MAILBOX_FULL = "mailbox_full"
     MAILBOX_WOULD_OVERFLOW = "mailbox_would_overflow"
     MESSAGE_TOO_BIG = "message_too_big"

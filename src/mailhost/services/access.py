@@ -31,6 +31,21 @@ def visible_customer(actor: Actor, customer: CustomerRecord | None, login: str) 
     return customer
 
 
+def removable_customer(actor: Actor, customer: CustomerRecord | None, login: str) -> CustomerRecord:
+    """Only the provider removes customers; to anyone else every customer is missing."""
+    if not isinstance(actor, ProviderActor):
+        customer = None
+    return visible_customer(actor, customer, login)
+
+
+def removable_domain(actor: Actor, domain: DomainRecord | None, name: DomainName) -> DomainRecord:
+    """A domain's manager may not remove it: its customer or the provider may."""
+    found = visible_domain(actor, domain, name)
+    if not may_see_customer(actor, found.customer_id):
+        raise NotPermitted(f"only the customer may remove domain {name}")
+    return found
+
+
 def may_see_domain(actor: Actor, domain: DomainRecord) -> bool:
     if isinstance(actor, DomainActor | UserActor):
         return actor.domain_id == domain.id

@@ -11,14 +11,30 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 
-from mailhost.errors import InvalidInput, LimitReached, NotPermitted, UnknownPlan
-from mailhost.interfaces import CertificateIssuer, DkimKeys, UnitOfWork, UnitOfWorkFactory
+from mailhost.errors import (
+    DomainExists,
+    InvalidInput,
+    LimitReached,
+    NotPermitted,
+    TemporaryFailure,
+    UnknownDomain,
+    UnknownPlan,
+)
+from mailhost.interfaces import (
+    CertificateIssuer,
+    DkimKeys,
+    RemovalSweeper,
+    TxtLookup,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from mailhost.model.actors import Actor, CustomerActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
-from mailhost.model.records import CustomerRecord, DomainRecord, PlanRecord
-from mailhost.services import access
+from mailhost.model.records import CustomerRecord, DomainRecord, PlanRecord, RemovalSummary
+from mailhost.services import access, ownership
 from mailhost.services.passwords import Passwords, check_strength
+from mailhost.services.usage import utc_now
 
 _LOGIN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
@@ -57,11 +73,15 @@ class AccountService:
         passwords: Passwords,
         certificates: CertificateIssuer | None = None,
         dkim: DkimKeys | None = None,
+        dns: TxtLookup | None = None,
+        sweeper: RemovalSweeper | None = None,
     ) -> None:
         self._units = units
         self._passwords = passwords
         self._certificates = certificates
         self._dkim = dkim
+        self._dns = dns
+        self._sweeper = sweeper
 
     async def add_plan(self, actor: Actor, name: str, limits: PlanLimits) -> PlanRecord:
         access.require_provider(actor, "define plans")
@@ -140,8 +160,11 @@ class AccountService:
     async def add_domain(
         self, actor: Actor, name: DomainName, customer_login: str, password: str
     ) -> DomainRecord:
+        """A customer's domain is pending until its DNS proof is seen (verify_domain);
+        the provider vouches for the domains it adds, so those are verified at once."""
         check_strength(password, identity=name.ascii)
         password_hash = await self._passwords.hash(password)
+        verified_at = utc_now() if isinstance(actor, ProviderActor) else None
         async with self._units() as uow:
             customer = access.visible_customer(
                 actor,
@@ -149,8 +172,12 @@ class AccountService:
                 customer_login,
             )
             await uow.directory.lock_customer(customer.id)
+            await _check_not_hosted(uow, name, customer)
             await _check_domain_limit(uow, customer)
-            domain = await uow.directory.add_domain(name, customer, password_hash)
+            token = ownership.new_verification_token()
+            domain = await uow.directory.add_domain(
+                name, customer, password_hash, token, verified_at
+            )
             await uow.audit.record(str(actor), "domain.add", name.ascii, customer.id)
             await uow.commit()
         if self._certificates is not None:
@@ -182,16 +209,128 @@ class AccountService:
         async with self._units() as uow:
             return access.visible_domain(actor, await uow.directory.domain_by_name(name), name)
 
-    async def remove_domain(self, actor: Actor, name: DomainName) -> None:
+    async def set_domain_enabled(
+        self, actor: Actor, name: DomainName, enabled: bool
+    ) -> DomainRecord:
+        """Disable (or enable again) a domain: its mail waits at RCPT (4xx) and in the
+        queue, its users and manager cannot log in; nothing is deleted."""
         async with self._units() as uow:
             domain = access.visible_domain(actor, await uow.directory.domain_by_name(name), name)
             if not access.may_see_customer(actor, domain.customer_id):
-                raise NotPermitted(f"only the customer may remove domain {name}")
-            for user in await uow.directory.users(domain.id):
-                await uow.directory.remove_user(user.id)
-            await uow.directory.remove_domain(domain.id)
+                raise NotPermitted(f"only the customer may disable or enable domain {name}")
+            await uow.directory.set_domain_enabled(domain.id, enabled)
+            action = "domain.enable" if enabled else "domain.disable"
+            await uow.audit.record(str(actor), action, name.ascii, domain.customer_id)
+            await uow.commit()
+        return replace(domain, enabled=enabled)
+
+    async def verify_domain(self, actor: Actor, name: DomainName) -> DomainRecord:
+        """Look for the domain's TXT proof (services/ownership.py); verified once it is seen."""
+        async with self._units() as uow:
+            domain = access.managed_domain(actor, await uow.directory.domain_by_name(name), name)
+        if domain.verified:
+            return domain
+        if self._dns is None:
+            raise TemporaryFailure(f"cannot look up the DNS records of {name} here")
+        await ownership.check_published(self._dns, domain)
+        return await self._mark_verified(actor, domain, "domain.verify")
+
+    async def trust_domain(self, actor: Actor, name: DomainName) -> DomainRecord:
+        """The provider vouches for a domain without its DNS proof."""
+        access.require_provider(actor, "mark a domain verified without its DNS proof")
+        async with self._units() as uow:
+            domain = access.visible_domain(actor, await uow.directory.domain_by_name(name), name)
+        if domain.verified:
+            return domain
+        return await self._mark_verified(actor, domain, "domain.trust")
+
+    async def _mark_verified(self, actor: Actor, domain: DomainRecord, action: str) -> DomainRecord:
+        now = utc_now()
+        async with self._units() as uow:
+            # Only the row the proof was made for: removed and added again since, its
+            # token is new and this proof is worth nothing.
+            if not await uow.directory.mark_domain_verified(
+                domain.id, domain.verification_token, now
+            ):
+                current = await uow.directory.domain_by_name(domain.name)
+                found = access.visible_domain(actor, current, domain.name)
+                if found.id != domain.id or not found.verified:
+                    raise UnknownDomain(f"domain {domain.name} is not hosted here")
+                return found  # verified meanwhile by another request
+            await uow.audit.record(str(actor), action, domain.name.ascii, domain.customer_id)
+            await uow.commit()
+        return replace(domain, verified_at=now)
+
+    async def domain_removal(self, actor: Actor, name: DomainName) -> RemovalSummary:
+        """What removing the domain deletes: the figure the panel and the CLI confirm."""
+        async with self._units() as uow:
+            domain = access.removable_domain(actor, await uow.directory.domain_by_name(name), name)
+            mailboxes, held = await uow.facilities.mail_held([domain.id])
+        return RemovalSummary("domain", domain.name.ascii, 1, mailboxes, held)
+
+    async def remove_domain(self, actor: Actor, name: DomainName) -> None:
+        """Remove a domain with its users, mailboxes, SMTP accounts, credentials and queued
+        mail in one transaction; its files (Maildirs, certificate, spool) go right after."""
+        async with self._units() as uow:
+            domain = access.removable_domain(actor, await uow.directory.domain_by_name(name), name)
+            await _remove_domain_rows(uow, domain)
             await uow.audit.record(str(actor), "domain.remove", name.ascii, domain.customer_id)
             await uow.commit()
+        await self._sweep()
+
+    async def customer_removal(self, actor: Actor, login: str) -> RemovalSummary:
+        """What removing the customer deletes (provider only; others: not found)."""
+        async with self._units() as uow:
+            found = await uow.directory.customer_by_login(login.strip().lower())
+            customer = access.removable_customer(actor, found, login)
+            domains = await uow.directory.domains(customer.id)
+            mailboxes, held = await uow.facilities.mail_held([d.id for d in domains])
+        return RemovalSummary("customer", customer.login, len(domains), mailboxes, held)
+
+    async def remove_customer(self, actor: Actor, login: str) -> None:
+        """Remove a customer and its domains (with their users, mailboxes, SMTP accounts,
+        credentials, queued mail) in one transaction, then its files; provider only."""
+        async with self._units() as uow:
+            found = await uow.directory.customer_by_login(login.strip().lower())
+            customer = access.removable_customer(actor, found, login)
+            await uow.directory.lock_customer(customer.id)  # no domain added meanwhile
+            domains = await uow.directory.domains(customer.id)
+            for domain in domains:
+                await _remove_domain_rows(uow, domain)
+            await uow.directory.remove_customer(customer.id)
+            names = ",".join(domain.name.ascii for domain in domains)
+            detail = f"domains={names or 'none'}"
+            await uow.audit.record(str(actor), "customer.remove", customer.login, None, detail)
+            await uow.commit()
+        await self._sweep()
+
+    async def _sweep(self) -> None:
+        # After the commit: the journal written with the rows says which files to delete.
+        if self._sweeper is not None:
+            await self._sweeper.sweep()
+
+
+async def _remove_domain_rows(uow: UnitOfWork, domain: DomainRecord) -> None:
+    for user in await uow.directory.users(domain.id):
+        await uow.directory.remove_user(user.id)
+    await uow.directory.remove_domain(domain.id)
+
+
+async def _check_not_hosted(uow: UnitOfWork, name: DomainName, customer: CustomerRecord) -> None:
+    """One domain, one customer. The refusal never names the holder; a claim that was
+    never proven is the provider's to release (`mailhost domain remove`), so a squatter
+    cannot block the domain's real owner for longer than it takes to ask."""
+    held = await uow.directory.domain_by_name(name)
+    if held is None:
+        return
+    if held.customer_id == customer.id:
+        raise DomainExists(f"domain {name} already exists")
+    if held.verified:
+        raise DomainExists(f"domain {name} is already hosted here by another account")
+    raise DomainExists(
+        f"domain {name} is already claimed here by another account but not verified; "
+        "if it is yours, ask the provider to release the claim"
+    )
 
 
 async def _check_domain_limit(uow: UnitOfWork, customer: CustomerRecord) -> None:

@@ -1,5 +1,6 @@
 """API tokens: created and revoked in the panel by customers, domain managers and provider
-admins; each acts with exactly the powers of the login that made it.
+admins; each acts with exactly the powers of the login that made it, and only as long
+as that login exists (services/subjects.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from mailhost.interfaces import ApiTokenRecord, LoginKind, UnitOfWork, UnitOfWor
 from mailhost.model.actors import Actor, CustomerActor, DomainActor, ProviderActor
 from mailhost.services import access
 from mailhost.services.sessions import digest, new_token, plausible_token
+from mailhost.services.subjects import bound_login, login_name
 from mailhost.services.usage import utc_now
 
 TOKEN_PREFIX = "mh_"  # noqa: S105 - a visible prefix, not a secret
@@ -39,14 +41,14 @@ class ApiTokenService:
         name = parse_token_name(name)
         secret = new_token(TOKEN_PREFIX)
         async with self._units() as uow:
-            kind, subject = await _subject(uow, actor)
-            active = [t for t in await uow.web_access.api_tokens(kind, subject) if not t.revoked_at]
+            kind, subject_id = await _subject(uow, actor)
+            active = [t for t in await _owned(uow, actor, kind, subject_id) if not t.revoked_at]
             if len(active) >= MAX_ACTIVE_TOKENS:
                 raise LimitReached(
                     f"a login may hold {MAX_ACTIVE_TOKENS} active API tokens; revoke one first"
                 )
             record = await uow.web_access.add_api_token(
-                digest(secret), name, kind, subject, self._clock()
+                digest(secret), name, kind, subject_id, login_name(actor), self._clock()
             )
             await uow.audit.record(
                 str(actor), "api_token.add", name, access.audit_customer(actor), f"id={record.id}"
@@ -56,13 +58,13 @@ class ApiTokenService:
 
     async def tokens(self, actor: Actor) -> Sequence[ApiTokenRecord]:
         async with self._units() as uow:
-            kind, subject = await _subject(uow, actor)
-            return await uow.web_access.api_tokens(kind, subject)
+            kind, subject_id = await _subject(uow, actor)
+            return await _owned(uow, actor, kind, subject_id)
 
     async def revoke(self, actor: Actor, token_id: int) -> None:
         async with self._units() as uow:
-            kind, subject = await _subject(uow, actor)
-            owned = {t.id: t for t in await uow.web_access.api_tokens(kind, subject)}
+            kind, subject_id = await _subject(uow, actor)
+            owned = {t.id: t for t in await _owned(uow, actor, kind, subject_id)}
             token = owned.get(token_id)
             if token is None:
                 raise NotFound(f"API token {token_id} does not exist")
@@ -73,12 +75,17 @@ class ApiTokenService:
             await uow.commit()
 
     async def authenticate(self, secret: str) -> Actor | None:
-        """The actor a bearer token acts as; None if unknown, revoked or its login disabled."""
+        """The actor a bearer token acts as; None if unknown, revoked, its login disabled,
+        or its row no longer the login it was made for (then the token is deleted)."""
         if not secret.startswith(TOKEN_PREFIX) or not plausible_token(secret):
             return None
         async with self._units() as uow:
             token = await uow.web_access.api_token(digest(secret))
             if token is None or token.revoked_at is not None:
+                return None
+            if await bound_login(uow, token.kind, token.subject_id, token.subject) is None:
+                await uow.web_access.remove_api_token(token.id)
+                await uow.commit()
                 return None
             actor = await uow.web_access.actor_for(token.kind, token.subject_id)
             if actor is None:
@@ -89,6 +96,14 @@ class ApiTokenService:
                 await uow.web_access.touch_api_token(token.id, now)
                 await uow.commit()
         return actor
+
+
+async def _owned(
+    uow: UnitOfWork, actor: Actor, kind: LoginKind, subject_id: int
+) -> Sequence[ApiTokenRecord]:
+    """The login's tokens: those its row's key names and that were made for its name."""
+    name = login_name(actor)
+    return [t for t in await uow.web_access.api_tokens(kind, subject_id) if t.subject == name]
 
 
 async def _subject(uow: UnitOfWork, actor: Actor) -> tuple[LoginKind, int]:

@@ -110,7 +110,7 @@ class DeliveryService:
         for address, refusal in split.refused:
             log.warning("not sending to %s: %s", address, refusal.reason.value)
         if split.remote:
-            await self._enqueue(sender, split.remote, message, customer_id=None)
+            await self._enqueue(sender, split.remote, message, customer_id=None, domain_id=None)
         if split.local:
             await self.deliver_local(split.local, message)
 
@@ -120,10 +120,13 @@ class DeliveryService:
         recipients: Sequence[EmailAddress],
         message: bytes,
         customer_id: int | None,
+        domain_id: int | None,
     ) -> str:
         """Accept a submitted message; durable when it returns, so the edge may answer 250.
 
-        `sender` is the MAIL FROM address ("" for the null sender). Returns the
+        `sender` is the MAIL FROM address ("" for the null sender); `customer_id` and
+        `domain_id` are the sending user's, so that the queued mail is held while either
+        is disabled (storage/database/queue.py). Returns the
         queue id for the 250 reply. Raises TemporaryFailure, having stored
         nothing, if a hosted recipient cannot take the message now (gone since
         RCPT, or the message would overflow the mailbox: RFC 5321 §4.5.3.1.10
@@ -138,7 +141,7 @@ class DeliveryService:
             raise TemporaryFailure(f"mailbox {full[0].address} has no room for this message")
         queue_id = new_queue_id()
         if split.remote:
-            queue_id = await self._enqueue(sender, split.remote, message, customer_id)
+            queue_id = await self._enqueue(sender, split.remote, message, customer_id, domain_id)
         if split.local:
             await self.deliver_local(split.local, message)
         return queue_id
@@ -161,6 +164,7 @@ class DeliveryService:
         recipients: Sequence[EmailAddress],
         message: bytes,
         customer_id: int | None,
+        domain_id: int | None,
     ) -> str:
         if self._spool is None or self._queue is None:
             raise TemporaryFailure(
@@ -174,6 +178,7 @@ class DeliveryService:
                 [str(recipient) for recipient in recipients],
                 body,
                 customer_id,
+                domain_id,
                 now,
                 now + self._lifetime,
             )

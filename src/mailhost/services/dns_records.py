@@ -15,7 +15,8 @@ from enum import StrEnum
 from mailhost.interfaces import UnitOfWorkFactory
 from mailhost.model.actors import Actor
 from mailhost.model.names import DomainName
-from mailhost.services import access
+from mailhost.model.records import DomainRecord
+from mailhost.services import access, ownership
 
 
 class RecordType(StrEnum):
@@ -84,6 +85,16 @@ def records_to_publish(
     return records
 
 
+def ownership_record(domain: DomainRecord) -> DnsRecord:
+    """The proof a pending domain publishes (services/ownership.py)."""
+    return DnsRecord(
+        domain.name.ascii,
+        RecordType.TXT,
+        ownership.verification_value(domain.verification_token),
+        "proves the domain is yours: mailhost accepts its mail once this record is seen",
+    )
+
+
 def _srv_records(name: str, server: str, ports: ServicePorts) -> list[DnsRecord]:
     # RFC 6186 §3 (_submission, _pop3, _pop3s) and RFC 8314 §5.1 (_submissions).
     services = (
@@ -117,4 +128,6 @@ class DnsService:
             domain = access.visible_domain(actor, await uow.directory.domain_by_name(name), name)
             # DKIM rows appear once outbound signing has made a key for the domain.
             dkim = await uow.web_access.dkim_records(domain.id)
-        return records_to_publish(domain.name, self._server, self._ports, dkim)
+        records = records_to_publish(domain.name, self._server, self._ports, dkim)
+        # Only while pending: once verified, the proof has done its work.
+        return records if domain.verified else [ownership_record(domain), *records]

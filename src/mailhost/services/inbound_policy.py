@@ -83,10 +83,11 @@ class InboundPolicy:
         async with self._units() as uow:
             found = await uow.directory.find_recipient(address)
         if found is None:
-            # Never an open relay: the MX accepts mail only for hosted domains.
+            # Never an open relay: the MX accepts mail only for hosted domains, and a
+            # pending domain (ownership not proven) is not hosted yet.
             return Refuse(Reason.RELAY_DENIED, str(address))
         if not found.domain_enabled:
-            return Refuse(Reason.DOMAIN_DISABLED, str(address))
+            return Refuse(Reason.TENANT_DISABLED, str(address))
         if not found.user_enabled:
             return Refuse(Reason.UNKNOWN_USER, str(address))
         if found.mailbox is None:

@@ -2,12 +2,17 @@
 
 `request` answers the same way whatever happens (unknown login, no contact
 address, rate limit, mail not sendable), so that it cannot be used to find out
-which logins exist; what happened goes to the log only. Completing a reset sets
-the password, uses up the link and ends every panel session of that login.
+which logins exist; what happened goes to the log only. The front ends call
+`submit`, which runs it in the background: an answer given after the lookup and
+the mail would take longer for a login that exists. Completing a reset sets the
+password, uses up the link, cancels the login's other links and ends every panel
+session of that login. A link dies with its login, and one whose row has come to
+name another login is refused (services/subjects.py).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,15 +31,22 @@ from mailhost.interfaces import (
 from mailhost.model.logins import ClientInfo
 from mailhost.model.names import EmailAddress
 from mailhost.services import access
+from mailhost.services.background import TaskSet
 from mailhost.services.logins import login_key
 from mailhost.services.passwords import Passwords, check_strength
 from mailhost.services.sessions import digest, new_token, plausible_token
+from mailhost.services.subjects import bound_login, end_other_access
 from mailhost.services.throttle import Throttle
 from mailhost.services.usage import utc_now
 
 log = logging.getLogger("mailhost.reset")
 
 RESET_LIFETIME = timedelta(hours=1)
+# Requests worked on at once. The limiter allows 10 per client address an hour, so
+# more than this in flight is a flood: those are logged and dropped (same answer).
+MAX_PENDING_REQUESTS = 200
+# At shutdown, pending requests get this long to send their mail before they are cancelled.
+SHUTDOWN_GRACE_SECONDS = 10.0
 _INVALID = "this reset link is not valid: it was used already, has expired, or was mistyped"
 
 
@@ -57,10 +69,28 @@ class PasswordResetService:
         self._sender = sender
         self._clock = clock
         self._lifetime = lifetime
+        self._pending = TaskSet("password reset request", limit=MAX_PENDING_REQUESTS)
 
     @property
     def lifetime(self) -> timedelta:
         return self._lifetime
+
+    def submit(
+        self, kind: LoginKind, login: str, link: Callable[[str], str], client: ClientInfo
+    ) -> None:
+        """Start `request` and return at once, whatever the login: the caller answers now."""
+        if not self._pending.start(functools.partial(self.request, kind, login, link, client)):
+            log.warning(
+                "reset request from %s dropped: too many at once, or shutting down", client.address
+            )
+
+    async def drain(self) -> None:
+        """Wait until the submitted requests are done (their mail sent or not)."""
+        await self._pending.drain()
+
+    async def close(self) -> None:
+        """At shutdown: take no more requests, finish or cancel the pending ones."""
+        await self._pending.close(SHUTDOWN_GRACE_SECONDS)
 
     async def request(
         self, kind: LoginKind, login: str, link: Callable[[str], str], client: ClientInfo
@@ -84,7 +114,11 @@ class PasswordResetService:
         token = new_token()
         async with self._units() as uow:
             await uow.web_access.add_reset(
-                digest(token), kind, credential.subject_id, self._clock() + self._lifetime
+                digest(token),
+                kind,
+                credential.subject_id,
+                credential.login,
+                self._clock() + self._lifetime,
             )
             await uow.commit()
         await self._mail(credential, link(token))
@@ -122,40 +156,47 @@ class PasswordResetService:
     async def check(self, token: str) -> Credential:
         """The login a still-valid link resets; NotFound otherwise."""
         async with self._units() as uow:
-            reset = await self._valid(uow, token)
-            credential = await uow.web_access.credential_by_id(reset.kind, reset.subject_id)
-        if credential is None or not credential.enabled:
-            raise NotFound(_INVALID)
+            _, credential = await self._valid(uow, token)
         return credential
 
     async def complete(self, token: str, password: str) -> Credential:
-        """Set the new password, use up the link and end the login's sessions, in one step."""
+        """Set the new password, use up the link, cancel the login's other links and end
+        its sessions, in one transaction."""
         credential = await self.check(token)
         check_strength(password, identity=credential.login)
         password_hash = await self._passwords.hash(password)
         async with self._units() as uow:
-            reset = await self._valid(uow, token)
+            reset, credential = await self._valid(uow, token)
             if not await uow.web_access.use_reset(reset.id, self._clock()):
                 raise NotFound(_INVALID)
             actor = await uow.web_access.actor_for(reset.kind, reset.subject_id)
             await uow.web_access.set_password(reset.kind, reset.subject_id, password_hash)
-            await uow.web_access.remove_sessions(reset.kind, reset.subject_id)
+            ended = await end_other_access(uow, reset.kind, reset.subject_id, keep_reset=reset.id)
             customer_id = None if actor is None else access.audit_customer(actor)
             await uow.audit.record(
                 f"{credential.kind}:{credential.login}",
                 "password.reset",
                 credential.login,
                 customer_id,
-                "by reset link",
+                f"by reset link; {ended}",
             )
             await uow.commit()
         log.info("password of %s %r reset", credential.kind, credential.login)
         return credential
 
-    async def _valid(self, uow: UnitOfWork, token: str) -> ResetRecord:
+    async def _valid(self, uow: UnitOfWork, token: str) -> tuple[ResetRecord, Credential]:
+        """The unused, unexpired link and the enabled login it was made for; NotFound
+        otherwise (a link whose row names another login now is deleted on the way)."""
         if not plausible_token(token):
             raise NotFound(_INVALID)
         found = await uow.web_access.reset(digest(token))
         if found is None or found.used_at is not None or found.expires_at <= self._clock():
             raise NotFound(_INVALID)
-        return found
+        credential = await bound_login(uow, found.kind, found.subject_id, found.subject)
+        if credential is None:
+            await uow.web_access.remove_reset(found.id)
+            await uow.commit()
+            raise NotFound(_INVALID)
+        if not credential.enabled:
+            raise NotFound(_INVALID)
+        return found, credential

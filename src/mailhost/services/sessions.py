@@ -1,8 +1,9 @@
 """Panel sessions: a random token in an HttpOnly cookie, only its hash in the database.
 
 Each session carries its own CSRF token, which every form echoes back. A
-session ends at logout, after SESSION_LIFETIME, when its login is disabled, or
-when the password is reset.
+session ends at logout, after SESSION_LIFETIME, when its login is removed, or
+when the password is changed or reset (services/subjects.py); while its login is
+disabled it does not resolve.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from mailhost.interfaces import LoginKind, UnitOfWorkFactory
 from mailhost.model.actors import Actor
+from mailhost.services.subjects import bound_login, login_name
 from mailhost.services.usage import utc_now
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -42,6 +44,10 @@ class Login:
     kind: LoginKind
     subject_id: int
     actor: Actor
+
+    @property
+    def subject(self) -> str:
+        return login_name(self.actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +80,23 @@ class SessionService:
         async with self._units() as uow:
             await uow.web_access.remove_expired_sessions(now)
             await uow.web_access.add_session(
-                digest(token), login.kind, login.subject_id, csrf, expires
+                digest(token), login.kind, login.subject_id, login.subject, csrf, expires
             )
             await uow.commit()
         return token, PanelSession(login, csrf, expires)
 
     async def resolve(self, token: str) -> PanelSession | None:
-        """The live session a cookie names, or None (unknown, expired or login disabled)."""
+        """The live session a cookie names, or None (unknown, expired, login disabled, or
+        its row no longer the login it was opened for: then the session is deleted)."""
         if not plausible_token(token):
             return None
         async with self._units() as uow:
             found = await uow.web_access.session(digest(token))
             if found is None or found.expires_at <= self._clock():
+                return None
+            if await bound_login(uow, found.kind, found.subject_id, found.subject) is None:
+                await uow.web_access.remove_session(digest(token))
+                await uow.commit()
                 return None
             actor = await uow.web_access.actor_for(found.kind, found.subject_id)
         if actor is None:

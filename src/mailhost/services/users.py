@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mailhost.errors import LimitReached, NoMailbox, NoSmtpAccount, SmtpAccountExists
-from mailhost.interfaces import UnitOfWork, UnitOfWorkFactory
+from mailhost.interfaces import RemovalSweeper, UnitOfWork, UnitOfWorkFactory
 from mailhost.model.actors import Actor, UserActor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
@@ -23,6 +23,8 @@ from mailhost.model.records import (
 )
 from mailhost.services import access
 from mailhost.services.passwords import Passwords, check_strength
+from mailhost.services.sessions import digest
+from mailhost.services.subjects import end_other_access
 
 
 async def _managed_domain(uow: UnitOfWork, actor: Actor, name: DomainName) -> DomainRecord:
@@ -53,9 +55,15 @@ async def _check_account_limit(uow: UnitOfWork, customer_id: int, adding: str) -
 
 
 class UserService:
-    def __init__(self, units: UnitOfWorkFactory, passwords: Passwords) -> None:
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        passwords: Passwords,
+        sweeper: RemovalSweeper | None = None,
+    ) -> None:
         self._units = units
         self._passwords = passwords
+        self._sweeper = sweeper
 
     async def add_user(
         self, actor: Actor, address: EmailAddress, password: str, recovery: str | None = None
@@ -73,13 +81,26 @@ class UserService:
             await uow.commit()
         return user
 
-    async def change_password(self, actor: Actor, address: EmailAddress, password: str) -> None:
+    async def change_password(
+        self,
+        actor: Actor,
+        address: EmailAddress,
+        password: str,
+        *,
+        current_session: str | None = None,
+    ) -> None:
+        """Set the user's password; in the same transaction the user's panel sessions end
+        and its reset links are cancelled, except the session (cookie token) the user
+        made this change from."""
         check_strength(password, identity=address.local)
         password_hash = await self._passwords.hash(password)
         async with self._units() as uow:
             user = access.visible_user(actor, await uow.directory.user_by_address(address), address)
             await uow.directory.set_user_password(user.id, password_hash)
-            await uow.audit.record(str(actor), "user.passwd", str(address), user.customer_id)
+            own = isinstance(actor, UserActor) and actor.user_id == user.id
+            keep = digest(current_session) if own and current_session else None
+            ended = await end_other_access(uow, "user", user.id, keep_session=keep)
+            await uow.audit.record(str(actor), "user.passwd", str(address), user.customer_id, ended)
             await uow.commit()
 
     async def user(self, actor: Actor, address: EmailAddress) -> UserRecord:
@@ -92,12 +113,14 @@ class UserService:
             return await uow.directory.users(found.id)
 
     async def remove_user(self, actor: Actor, address: EmailAddress) -> None:
-        """Removes the user, its mailbox and its SMTP account in one transaction."""
+        """Removes the user, its mailbox and its SMTP account in one transaction; the
+        mailbox's mail right after it."""
         async with self._units() as uow:
             user = await _managed_user(uow, actor, address)
             await uow.directory.remove_user(user.id)
             await uow.audit.record(str(actor), "user.remove", str(address), user.customer_id)
             await uow.commit()
+        await self._sweep()
 
     async def add_mailbox(
         self, actor: Actor, address: EmailAddress, quota: ByteSize | None
@@ -127,6 +150,7 @@ class UserService:
             await uow.facilities.remove_mailbox(user.id)
             await uow.audit.record(str(actor), "mailbox.remove", str(address), user.customer_id)
             await uow.commit()
+        await self._sweep()
 
     async def add_smtp_account(
         self, actor: Actor, address: EmailAddress, facilities: SmtpFacilities
@@ -160,6 +184,11 @@ class UserService:
             await uow.facilities.remove_smtp_account(user.id)
             await uow.audit.record(str(actor), "smtp.remove", str(address), user.customer_id)
             await uow.commit()
+
+    async def _sweep(self) -> None:
+        # After the commit: the journal written with the rows names the Maildir to delete.
+        if self._sweeper is not None:
+            await self._sweeper.sweep()
 
 
 def _own_or_managed(actor: Actor, user_id: int) -> bool:

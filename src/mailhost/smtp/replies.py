@@ -113,8 +113,13 @@ REFUSALS: Mapping[Reason, Reply] = {
     Reason.RELAY_DENIED: Reply(
         554, "5.7.1", "<{address}>: relay access denied", "RFC 5321 §3.6.2; RFC 3463 §3.8 X.7.1"
     ),
-    Reason.DOMAIN_DISABLED: Reply(
-        550, "5.7.1", "<{address}>: recipient domain is disabled", "RFC 3463 §3.8 X.7.1"
+    # The recipient's domain or customer is disabled: the sender keeps the mail and
+    # retries, and nobody outside learns why (a suspension is the tenant's business).
+    Reason.TENANT_DISABLED: Reply(
+        450,
+        "4.2.1",
+        "<{address}>: mailbox temporarily unavailable",
+        "RFC 5321 §4.2.2 450; RFC 3463 §3.3 X.2.1",
     ),
     # RFC 5321 §4.5.3.1.10: clients SHOULD treat 552 at RCPT as a temporary failure (452),
     # so senders retry a full mailbox; the product asks for 552, RFC 3463 §3.3 X.2.2.

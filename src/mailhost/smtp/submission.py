@@ -326,6 +326,7 @@ class SubmissionHandler(BoundaryHooks):
                 transaction.recipients,
                 message,
                 transaction.submitter.login.customer_id,
+                transaction.submitter.login.domain_id,
             )
         except BaseException:
             await self._deps.policy.release(reservation)

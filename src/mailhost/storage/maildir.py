@@ -1,6 +1,7 @@
 """Mailboxes as Maildirs: tmp → sync → rename into new → sync; the UIDL is the unique name.
 
-Layout: `<root>/<domain A-label>/<local part>/{tmp,new,cur}` (https://cr.yp.to/proto/maildir.html).
+Layout: `<root>/<domain A-label>/<local part>.<storage key>/{tmp,new,cur}`
+(https://cr.yp.to/proto/maildir.html; storage/maildir_layout.py says why the key).
 A message name is `<sec>.M<usec>P<pid>Q<n>R<hex>.<host>,S=<size>`; the `,S=` field
 (Dovecot's) gives the size without a stat. The uid is the name without the
 `:2,<flags>` info, so it stays the same whether the file sits in new/ or cur/.
@@ -9,7 +10,6 @@ A message name is `<sec>.M<usec>P<pid>Q<n>R<hex>.<host>,S=<size>`; the `,S=` fie
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import random
 import re
@@ -29,10 +29,10 @@ from mailhost.settings import SyncMethod
 from mailhost.storage import locks
 from mailhost.storage.fsync import fsync_dir
 from mailhost.storage.maildir_agent import ensure_maildir
+from mailhost.storage.maildir_layout import LOCK_NAME, maildir_path
 from mailhost.storage.maildir_writer import MaildirWriter
 
 CHUNK = 64 * 1024
-LOCK_NAME = ".mailhost.lock"
 _INFO = ":"  # Maildir info separator: "<unique>:2,<flags>"
 # RFC 1939 §7: a UIDL is at most 70 characters; a short host label keeps our names under it.
 _HOST_CHARS = 16
@@ -61,8 +61,9 @@ class MaildirStore:
         self._writer = MaildirWriter(sync)
 
     def maildir_path(self, mailbox: MailboxRef) -> Path:
-        """Where the mailbox lives; refuses names that could escape `root`."""
-        return _maildir(self.root, mailbox.address.domain.ascii, mailbox.address.local)
+        """Where the mailbox lives: named by its storage key, never by its address alone."""
+        address = mailbox.address
+        return maildir_path(self.root, address.domain.ascii, address.local, mailbox.storage_key)
 
     async def deliver(self, mailbox: MailboxRef, message: bytes) -> StoredMessage:
         """Store a copy; the file and its directory entry are durable when this returns."""
@@ -200,18 +201,6 @@ def _host_label(hostname: str) -> str:
     return label or "localhost"
 
 
-@functools.lru_cache(maxsize=4096)
-def _maildir(root: Path, domain: str, local: str) -> Path:
-    # Cached: pathlib is slow, and every delivery and POP3 command asks again.
-    return root / _path_segment(domain, "domain") / _path_segment(local, "local part")
-
-
-def _path_segment(value: str, what: str) -> str:
-    if not value or "/" in value or "\0" in value or value.startswith("."):
-        raise ValueError(f"{what} {value!r} cannot name a maildir directory")
-    return value
-
-
 def _is_uid(uid: str) -> bool:
     return bool(uid) and not uid.startswith(".") and not any(c in uid for c in "/:\0")
 
@@ -294,3 +283,6 @@ def _remove(maildir: Path, uids: frozenset[MessageUid]) -> int:
     for directory in touched:
         fsync_dir(directory)  # or a crash could bring the deleted mail back
     return freed
+
+
+__all__ = ["CHUNK", "LOCK_NAME", "MaildirStore", "MessageGone"]

@@ -64,6 +64,10 @@ class SpoolDirectory:
         """Every durable body, oldest first (for sweeps and the operator)."""
         return await asyncio.to_thread(_listing, self.root / "msg")
 
+    async def written_before(self, moment: float) -> list[str]:
+        """Durable bodies whose file was written before `moment` (a time.time() value)."""
+        return await asyncio.to_thread(_written_before, self.root / "msg", moment)
+
 
 def _store(root: Path, message_id: str, message: bytes) -> None:
     tmp_dir, msg_dir = root / "tmp", root / "msg"
@@ -91,7 +95,7 @@ def _store(root: Path, message_id: str, message: bytes) -> None:
 def _ensure_dir(directory: Path) -> None:
     if directory.is_dir():
         return
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     # A new directory's own entry must be durable too, or the first body may vanish.
     fsync_dir(directory.parent)
 
@@ -110,6 +114,17 @@ def _listing(directory: Path) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted((name for name in names if _ID.match(name)), key=_age)
+
+
+def _written_before(directory: Path, moment: float) -> list[str]:
+    found: list[str] = []
+    for message_id in _listing(directory):
+        try:
+            if (directory / message_id).stat().st_mtime < moment:
+                found.append(message_id)
+        except FileNotFoundError:
+            continue  # its deliveries ended meanwhile and took it away
+    return found
 
 
 def _age(message_id: str) -> tuple[int, str]:

@@ -99,7 +99,7 @@ class CertificateAuthority:
         # The key goes first and the certificate last: ca.pem on disk means the pair
         # is complete, so a crash in between only leaves a key that the next run replaces.
         _write_atomically(key_path, _key_pem(key), mode=0o600)
-        _write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
+        _write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o600)
         return cls(directory, certificate, key)
 
     @classmethod
@@ -133,11 +133,13 @@ class CertificateAuthority:
         chain = b"".join(
             cert.public_bytes(serialization.Encoding.PEM) for cert in (leaf, self.certificate)
         )
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Key first: a reader that finds the new .pem (checked by CertificateStore)
         # then also finds the key that goes with it.
         _write_atomically(files.key, _key_pem(key), mode=0o600)
-        _write_atomically(files.cert, chain, mode=0o644)
+        # Owner-only like all of mailhost's files (storage/permissions.py): the
+        # certificate is public, but nothing else on this machine needs to read it.
+        _write_atomically(files.cert, chain, mode=0o600)
         return files
 
     def _sign_leaf(self, key: ec.EllipticCurvePrivateKey, names: Sequence[str]) -> x509.Certificate:

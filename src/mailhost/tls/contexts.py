@@ -69,10 +69,19 @@ class CertificateStore:
         """Forget cached contexts so the next handshakes read the files again."""
         self._contexts.clear()
 
+    def forget(self, hostname: str) -> None:
+        """Forget one name's context (its files were deleted: its domain was removed)."""
+        name = normalise_hostname(hostname)
+        if name is not None:
+            self._contexts.pop(name, None)
+
     def _cached(self, name: str) -> ssl.SSLContext | None:
         context = self._contexts.get(name)
-        if context is not None:
+        # One stat: files deleted by another process (the CLI removing a domain) stop
+        # being served at once, not at the next restart.
+        if context is not None and (self.certs_dir / f"{name}.pem").exists():
             return context
+        self._contexts.pop(name, None)
         # A miss costs two stats on the handshake path, which is what lets a domain
         # added by another process (the CLI) be served without a restart. Misses are
         # not cached, so the cache only ever holds names that have files.

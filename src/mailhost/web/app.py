@@ -13,6 +13,7 @@ from mailhost import __version__
 from mailhost.services.sessions import plausible_token
 from mailhost.web import autoconfig
 from mailhost.web.api.v1 import router as api_router
+from mailhost.web.body_limit import BodyLimit
 from mailhost.web.dependencies import FORM_COOKIE, WebContext, WebRuntime, check_csrf, is_tls
 from mailhost.web.dns_check import DnsChecker
 from mailhost.web.errors import install_error_handlers
@@ -71,6 +72,10 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
     )
     install_error_handlers(app)
     app.middleware("http")(_browser_protection)
+    # Added last, so outermost: bodies are bounded before any other code sees the request.
+    app.add_middleware(
+        BodyLimit, limit=runtime.settings.web.max_body_size, headers=SECURITY_HEADERS
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     panel = [login, provider, customer, domain, smtp, dns, tokens, user, help]
     for module in panel:

@@ -139,7 +139,8 @@ def apple_profile(address: EmailAddress, settings: Settings) -> bytes:
 
 async def _hosted(ctx: Ctx, name: DomainName) -> DomainName:
     found = await ctx.accounts.domain(_LOOKUP, name)
-    if not found.enabled:
+    # A pending domain is not hosted yet: its users could not log in with the settings.
+    if found.status != "verified":
         raise UnknownDomain(f"domain {name} is not hosted here")
     return found.name
 

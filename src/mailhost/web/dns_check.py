@@ -1,4 +1,9 @@
-"""Live check of a domain's published DNS records (dnspython), bounded so a page never hangs."""
+"""Live checks of a domain's published DNS records (dnspython), bounded so nothing hangs.
+
+The DNS page compares every record to publish with what is found; `txt` serves the
+ownership proof (services/ownership.py). Both ask the servers of `[dns] nameservers`,
+or the system's resolver when none are set.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,14 @@ from enum import StrEnum
 
 import dns.asyncresolver
 import dns.exception
+import dns.nameserver
 import dns.resolver
 from dns.rdata import Rdata
 from dns.rdtypes.txtbase import TXTBase
 
+from mailhost.errors import TemporaryFailure
 from mailhost.services.dns_records import DnsRecord, RecordType
+from mailhost.settings import DnsSettings
 
 log = logging.getLogger("mailhost.web.dns")
 
@@ -36,16 +44,64 @@ class CheckedRecord:
     found: tuple[str, ...] = ()
 
 
+def configured_resolver(
+    servers: Sequence[tuple[str, int]], timeout: float
+) -> dns.asyncresolver.Resolver:
+    """A resolver that asks exactly `servers` (address, port); no file is read."""
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = [
+        dns.nameserver.Do53Nameserver(address, port) for address, port in servers
+    ]
+    resolver.lifetime = resolver.timeout = timeout
+    return resolver
+
+
 class DnsChecker:
-    """Looks records up through the system's resolver, or through `nameservers` if given."""
+    """Looks records up through the system's resolver, or through `nameservers` if given
+    (addresses asked at `port`, or (address, port) pairs)."""
 
     def __init__(
-        self, nameservers: Sequence[str] | None = None, port: int = 53, timeout: float = 1.5
+        self,
+        nameservers: Sequence[str | tuple[str, int]] | None = None,
+        port: int = 53,
+        timeout: float = 1.5,
+        *,
+        proof_timeout: float = 5.0,
     ) -> None:
-        self._nameservers = list(nameservers) if nameservers is not None else None
-        self._port = port
+        self._servers = (
+            None
+            if nameservers is None
+            else [(ns, port) if isinstance(ns, str) else ns for ns in nameservers]
+        )
         self._timeout = min(timeout, CHECK_SECONDS)
+        self._proof_timeout = proof_timeout
         self._resolver: dns.asyncresolver.Resolver | None = None
+
+    @classmethod
+    def from_settings(cls, settings: DnsSettings) -> DnsChecker:
+        servers = [(server.address, server.port) for server in settings.nameservers]
+        return cls(servers or None, proof_timeout=settings.timeout_seconds)
+
+    async def txt(self, name: str) -> Sequence[str]:
+        """The TXT records at `name` (TxtLookup); TemporaryFailure if no answer comes."""
+        resolver = await self._get_resolver()
+        unanswered = TemporaryFailure(
+            f"could not look up the TXT records of {name}: no answer from DNS within "
+            f"{self._proof_timeout:g} s; the domain stays pending, check again later"
+        )
+        if resolver is None:
+            raise unanswered
+        try:
+            async with asyncio.timeout(self._proof_timeout):
+                answer = await resolver.resolve(
+                    name, "TXT", search=False, lifetime=self._proof_timeout
+                )
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except (TimeoutError, dns.exception.DNSException, OSError) as exc:
+            log.info("TXT lookup of %s failed: %s", name, exc)
+            raise unanswered from None
+        return [_text(rdata) for rdata in answer]
 
     async def check(self, records: Sequence[DnsRecord]) -> list[CheckedRecord]:
         resolver = await self._get_resolver()
@@ -68,14 +124,10 @@ class DnsChecker:
         return self._resolver
 
     def _make_resolver(self) -> dns.asyncresolver.Resolver:
-        if self._nameservers is None:
-            resolver = dns.asyncresolver.Resolver()
-        else:
-            resolver = dns.asyncresolver.Resolver(configure=False)
-            resolver.nameservers = list(self._nameservers)
-            resolver.port = self._port
-        resolver.lifetime = self._timeout
-        resolver.timeout = self._timeout
+        if self._servers is not None:
+            return configured_resolver(self._servers, self._timeout)
+        resolver = dns.asyncresolver.Resolver()
+        resolver.lifetime = resolver.timeout = self._timeout
         return resolver
 
     async def _one(self, resolver: dns.asyncresolver.Resolver, record: DnsRecord) -> CheckedRecord:

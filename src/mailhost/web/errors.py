@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from mailhost.errors import (
     AlreadyExists,
+    BodyTooLarge,
     ConfigError,
     InUse,
     InvalidInput,
@@ -26,6 +27,7 @@ from mailhost.errors import (
     MailhostError,
     NotFound,
     NotPermitted,
+    OwnershipNotProven,
     TemporaryFailure,
 )
 from mailhost.web.dependencies import ApiAuthRequired, FormRejected, LoginRequired
@@ -40,7 +42,9 @@ STATUS: tuple[tuple[type[MailhostError], int], ...] = (
     (InUse, 409),
     (LimitReached, 409),
     (MailboxInUse, 409),
+    (OwnershipNotProven, 409),
     (NotPermitted, 403),
+    (BodyTooLarge, 413),
     (InvalidInput, 422),
     (TemporaryFailure, 503),
     (ConfigError, 500),
@@ -55,7 +59,12 @@ def status_for(error: MailhostError) -> int:
 
 
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return is_api_path(request.url.path)
+
+
+def is_api_path(path: str) -> bool:
+    """The API answers errors in JSON; everything else is for people."""
+    return path.startswith("/api/")
 
 
 def error_json(status: int, code: str, message: str, **headers: str) -> JSONResponse:

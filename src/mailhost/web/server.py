@@ -66,6 +66,9 @@ async def start_web_server(app: ASGIApp, host: str, port: int) -> WebServer:
         log_level="warning",
         lifespan="off",
         server_header=False,
+        # The client address feeds the login throttle and the scheme the Secure cookie
+        # flag: neither may come from a header any local process can write.
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = _EmbeddedServer(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,18 +29,46 @@ from mailhost.model.records import (
     RecipientRecord,
     UserRecord,
 )
+from mailhost.storage.database.credentials import delete_credentials, users_of_domain
+from mailhost.storage.database.removals import (
+    CERTIFICATE,
+    drop_queued,
+    journal_file,
+    journal_maildirs,
+    mailboxes_of_domain,
+)
 from mailhost.storage.database.tables import (
     Customer,
+    Delivery,
     Domain,
     DomainUser,
     Mailbox,
+    MonthlyUsage,
     Plan,
     SmtpAccount,
+    UsageNotice,
 )
 
 
 def _size(value: int | None) -> ByteSize | None:
     return None if value is None else ByteSize(value)
+
+
+def _domain(row: Domain, customer_login: str) -> DomainRecord:
+    return DomainRecord(
+        row.id,
+        DomainName(row.name),
+        row.customer_id,
+        customer_login,
+        row.enabled,
+        None if row.verified_at is None else _utc(row.verified_at),
+        row.verification_token,
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; every stored one is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _plan(row: Plan) -> PlanRecord:
@@ -148,13 +177,23 @@ class SqlDirectory:
         )
 
     async def add_domain(
-        self, name: DomainName, customer: CustomerRecord, password_hash: str
+        self,
+        name: DomainName,
+        customer: CustomerRecord,
+        password_hash: str,
+        verification_token: str,
+        verified_at: datetime | None,
     ) -> DomainRecord:
         row = Domain(
-            name=name.ascii, customer_id=customer.id, password_hash=password_hash, enabled=True
+            name=name.ascii,
+            customer_id=customer.id,
+            password_hash=password_hash,
+            enabled=True,
+            verification_token=verification_token,
+            verified_at=verified_at,
         )
         await insert_unique(self._session, row, DomainExists(f"domain {name} already exists"))
-        return DomainRecord(row.id, name, customer.id, customer.login, True)
+        return _domain(row, customer.login)
 
     @staticmethod
     def _domain_query() -> Select[Domain, str]:
@@ -164,20 +203,33 @@ class SqlDirectory:
         found = (
             await self._session.execute(self._domain_query().where(Domain.name == name.ascii))
         ).first()
-        if found is None:
-            return None
-        domain, login = found
-        return DomainRecord(domain.id, name, domain.customer_id, login, domain.enabled)
+        return None if found is None else _domain(*found)
 
     async def domains(self, customer_id: int | None = None) -> Sequence[DomainRecord]:
         query = self._domain_query().order_by(Domain.name)
         if customer_id is not None:
             query = query.where(Domain.customer_id == customer_id)
         rows = await self._session.execute(query)
-        return [
-            DomainRecord(d.id, DomainName(d.name), d.customer_id, login, d.enabled)
-            for d, login in rows
-        ]
+        return [_domain(d, login) for d, login in rows]
+
+    async def set_domain_enabled(self, domain_id: int, enabled: bool) -> None:
+        await self._session.execute(
+            update(Domain).where(Domain.id == domain_id).values(enabled=enabled)
+        )
+
+    async def mark_domain_verified(self, domain_id: int, token: str, at: datetime) -> bool:
+        """Set verified_at unless already set; False if the domain or its token changed
+        since it was read (a proof is only good for the token it was made with)."""
+        result = await self._session.execute(
+            update(Domain)
+            .where(
+                Domain.id == domain_id,
+                Domain.verification_token == token,
+                Domain.verified_at.is_(None),
+            )
+            .values(verified_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def count_domains(self, customer_id: int) -> int:
         count = await self._session.scalar(
@@ -186,7 +238,26 @@ class SqlDirectory:
         return int(count or 0)
 
     async def remove_domain(self, domain_id: int) -> None:
+        # The credentials of the domain and of its users go in this transaction (their
+        # foreign keys cascade too; this does not depend on it).
+        await delete_credentials(self._session, "user", users_of_domain(domain_id))
+        await delete_credentials(self._session, "domain", domain_id)
+        # What the domain has on disk goes once this commits (storage/sweeper.py): the
+        # Maildirs of mailboxes still there, its certificate, its queued mail.
+        name = await self._session.scalar(select(Domain.name).where(Domain.id == domain_id))
+        if name is not None:
+            await journal_file(self._session, CERTIFICATE, DomainName(name).mail_host)
+        await journal_maildirs(self._session, mailboxes_of_domain(domain_id))
+        await drop_queued(self._session, Delivery.domain_id == domain_id)
         await self._session.execute(delete(Domain).where(Domain.id == domain_id))
+
+    async def remove_customer(self, customer_id: int) -> None:
+        """The customer's row and what hangs on it; its domains must be removed first."""
+        await drop_queued(self._session, Delivery.customer_id == customer_id)
+        await delete_credentials(self._session, "customer", customer_id)
+        for table in (MonthlyUsage, UsageNotice):
+            await self._session.execute(delete(table).where(table.customer_id == customer_id))
+        await self._session.execute(delete(Customer).where(Customer.id == customer_id))
 
     async def add_user(
         self, domain: DomainRecord, username: str, password_hash: str, recovery: str | None
@@ -246,15 +317,20 @@ class SqlDirectory:
 
     async def remove_user(self, user_id: int) -> None:
         # Mailbox and SMTP account go with the user in the same transaction; the
-        # explicit deletes do not rely on SQLite's foreign-key pragma being on.
+        # explicit deletes do not rely on SQLite's foreign-key pragma being on. The
+        # Maildir is written down to go once this commits (storage/sweeper.py).
+        await journal_maildirs(self._session, Mailbox.user_id == user_id)
         await self._session.execute(delete(Mailbox).where(Mailbox.user_id == user_id))
         await self._session.execute(delete(SmtpAccount).where(SmtpAccount.user_id == user_id))
+        await delete_credentials(self._session, "user", user_id)
         await self._session.execute(delete(DomainUser).where(DomainUser.id == user_id))
 
     async def find_recipient(self, address: EmailAddress) -> RecipientRecord | None:
         """One query per RCPT: the domain, the user and its mailbox; None if not hosted.
 
-        Plain columns rather than ORM objects: this runs for every recipient.
+        A pending domain (ownership not proven) is not hosted: its mail is external,
+        whoever sends it. Plain columns rather than ORM objects: this runs for every
+        recipient.
         """
         user_match = (DomainUser.domain_id == Domain.id) & (
             DomainUser.username == address.local.lower()
@@ -262,6 +338,7 @@ class SqlDirectory:
         query = (
             select(
                 Domain.enabled,
+                Customer.enabled,
                 Domain.customer_id,
                 DomainUser.id,
                 DomainUser.username,
@@ -269,15 +346,29 @@ class SqlDirectory:
                 Mailbox.id,
                 Mailbox.quota_bytes,
                 Mailbox.used_bytes,
+                Mailbox.storage_key,
             )
+            .join(Customer, Domain.customer_id == Customer.id)
             .outerjoin(DomainUser, user_match)
             .outerjoin(Mailbox, Mailbox.user_id == DomainUser.id)
-            .where(Domain.name == address.domain.ascii)
+            .where(Domain.name == address.domain.ascii, Domain.verified_at.is_not(None))
         )
         row = (await self._session.execute(query)).first()
         if row is None:
             return None
-        domain_enabled, customer_id, user_id, username, user_enabled, box_id, quota, used = row
+        (
+            domain_on,
+            customer_on,
+            customer_id,
+            user_id,
+            username,
+            user_enabled,
+            box_id,
+            quota,
+            used,
+            storage_key,
+        ) = row
+        domain_enabled = bool(domain_on and customer_on)
         if user_id is None:
             return RecipientRecord(domain_enabled, None, None)
         mailbox = None
@@ -289,12 +380,13 @@ class SqlDirectory:
                 address=EmailAddress(username, address.domain),
                 quota=_size(quota),
                 used_bytes=used,
+                storage_key=storage_key,
             )
         return RecipientRecord(domain_enabled, user_enabled, mailbox)
 
     async def find_login(self, address: EmailAddress) -> LoginRecord | None:
         query = (
-            select(DomainUser, Domain, Customer, Mailbox.id)
+            select(DomainUser, Domain, Customer, Mailbox.id, Mailbox.storage_key)
             .join(Domain, DomainUser.domain_id == Domain.id)
             .join(Customer, Domain.customer_id == Customer.id)
             .outerjoin(Mailbox, Mailbox.user_id == DomainUser.id)
@@ -306,13 +398,22 @@ class SqlDirectory:
         found = (await self._session.execute(query)).first()
         if found is None:
             return None
-        user, domain, customer, mailbox_id = found
+        user, domain, customer, mailbox_id, storage_key = found
         canonical = EmailAddress(user.username, DomainName(domain.name))
+        mailbox = None if mailbox_id is None else MailboxRef(mailbox_id, canonical, storage_key)
         return LoginRecord(
             user_id=user.id,
             customer_id=customer.id,
+            domain_id=domain.id,
             address=canonical,
             password_hash=user.password_hash,
-            enabled=user.enabled and domain.enabled and customer.enabled,
-            mailbox=None if mailbox_id is None else MailboxRef(mailbox_id, canonical),
+            # A pending domain's users log in nowhere: they could not receive, and must
+            # not send as a domain whose ownership nobody has shown.
+            enabled=(
+                user.enabled
+                and domain.enabled
+                and customer.enabled
+                and domain.verified_at is not None
+            ),
+            mailbox=mailbox,
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -51,9 +54,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_path(raw_url: str) -> Path | None:
+    """The SQLite database file of `raw_url`; None for PostgreSQL or an in-memory database."""
+    url = normalise_url(raw_url)
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).absolute()
+
+
+def sqlite_files(raw_url: str) -> list[Path]:
+    """The SQLite database file with its WAL, shared-memory and journal files; [] otherwise."""
+    path = sqlite_path(raw_url)
+    if path is None:
+        return []
+    return [path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))]
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file 0600: SQLite gives its -wal and -shm files the
+    database file's mode, and would otherwise make it 0644 (less the umask)."""
+    # There already, or not creatable: SQLite opens it, or says why it cannot.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 def create_engine(raw_url: str) -> AsyncEngine:
     url = normalise_url(raw_url)
     if url.drivername.startswith("sqlite"):
+        path = sqlite_path(raw_url)
+        if path is not None:
+            _create_private(path)
         engine = create_async_engine(url, pool_pre_ping=False)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

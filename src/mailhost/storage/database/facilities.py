@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import Select, Update, bindparam, case, delete, func, select, update
@@ -13,6 +14,7 @@ from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import MailboxRecord, SmtpAccountRecord, UserRecord
 from mailhost.storage.database.directory import insert_unique
+from mailhost.storage.database.removals import journal_maildirs
 from mailhost.storage.database.tables import Domain, DomainUser, Mailbox, SmtpAccount
 
 
@@ -38,6 +40,14 @@ def _mailbox(row: Mailbox, user: DomainUser, domain: Domain) -> MailboxRecord:
         address=EmailAddress(user.username, DomainName(domain.name)),
         quota=None if row.quota_bytes is None else ByteSize(row.quota_bytes),
         used_bytes=row.used_bytes,
+        storage_key=row.storage_key,
+    )
+
+
+def _mailbox_of(row: Mailbox, user: UserRecord) -> MailboxRecord:
+    quota = None if row.quota_bytes is None else ByteSize(row.quota_bytes)
+    return MailboxRecord(
+        row.id, user.id, user.customer_id, user.address, quota, row.used_bytes, row.storage_key
     )
 
 
@@ -78,12 +88,17 @@ class SqlFacilities:
 
     async def add_mailbox(self, user: UserRecord, quota: ByteSize | None) -> MailboxRecord:
         row = Mailbox(
-            user_id=user.id, quota_bytes=None if quota is None else quota.bytes, used_bytes=0
+            user_id=user.id,
+            quota_bytes=None if quota is None else quota.bytes,
+            used_bytes=0,
+            # Random, never a function of the address: it names the Maildir, which a
+            # later mailbox at the same address must not find (storage/maildir_layout.py).
+            storage_key=secrets.token_hex(16),
         )
         await insert_unique(
             self._session, row, MailboxExists(f"user {user.address} already has a POP3 mailbox")
         )
-        return MailboxRecord(row.id, user.id, user.customer_id, user.address, quota, 0)
+        return _mailbox_of(row, user)
 
     async def mailbox_of(self, user_id: int) -> MailboxRecord | None:
         found = (
@@ -96,6 +111,8 @@ class SqlFacilities:
         return [_mailbox(*row) for row in rows]
 
     async def remove_mailbox(self, user_id: int) -> None:
+        # The Maildir is written down to go once this commits (storage/sweeper.py).
+        await journal_maildirs(self._session, Mailbox.user_id == user_id)
         await self._session.execute(delete(Mailbox).where(Mailbox.user_id == user_id))
 
     async def set_mailbox_used(self, mailbox_id: int, used_bytes: int) -> None:
@@ -151,6 +168,17 @@ class SqlFacilities:
             )
             total += int(count or 0)
         return total
+
+    async def mail_held(self, domain_ids: Sequence[int]) -> tuple[int, int]:
+        """Mailboxes of the domains and the bytes of mail in them (what removal deletes)."""
+        found = (
+            await self._session.execute(
+                select(func.count(Mailbox.id), func.coalesce(func.sum(Mailbox.used_bytes), 0))
+                .join(DomainUser, Mailbox.user_id == DomainUser.id)
+                .where(DomainUser.domain_id.in_(domain_ids))
+            )
+        ).one()
+        return int(found[0] or 0), int(found[1] or 0)
 
     async def storage_used(self, customer_id: int) -> int:
         used = await self._session.scalar(

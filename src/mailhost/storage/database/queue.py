@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhost.interfaces import (
@@ -28,7 +28,7 @@ from mailhost.interfaces import (
     Relayed,
     SpoolRef,
 )
-from mailhost.storage.database.tables import Delivery, DeliveryLogEntry
+from mailhost.storage.database.tables import Customer, Delivery, DeliveryLogEntry, Domain
 
 QUEUED = "queued"
 # Longer than one SMTP transaction can take (connect + commands + DATA timeouts),
@@ -62,6 +62,14 @@ def _free(now: datetime) -> ColumnElement[bool]:
     return or_(Delivery.leased_until.is_(None), Delivery.leased_until < now)
 
 
+def _not_held() -> ColumnElement[bool]:
+    """Mail of a disabled customer or domain stays queued, untouched (no attempt, no
+    bounce), until it is enabled again; mailhost's own mail (both NULL) always goes."""
+    customer_off = exists().where(Customer.id == Delivery.customer_id, Customer.enabled.is_(False))
+    domain_off = exists().where(Domain.id == Delivery.domain_id, Domain.enabled.is_(False))
+    return and_(~customer_off, ~domain_off)
+
+
 class SqlDeliveryQueue:
     """The DeliveryQueue of mailhost; each call is its own short transaction."""
 
@@ -78,6 +86,7 @@ class SqlDeliveryQueue:
         recipients: Sequence[str],
         body: SpoolRef,
         customer_id: int | None,
+        domain_id: int | None,
         now: datetime,
         expires_at: datetime,
     ) -> Sequence[int]:
@@ -88,6 +97,7 @@ class SqlDeliveryQueue:
                 sender=sender,
                 recipient=recipient,
                 customer_id=customer_id,
+                domain_id=domain_id,
                 size=body.size,
                 status=QUEUED,
                 attempts=0,
@@ -110,7 +120,12 @@ class SqlDeliveryQueue:
         now = utc(now)
         candidates = (
             select(Delivery.id)
-            .where(Delivery.status == QUEUED, Delivery.next_attempt_at <= now, _free(now))
+            .where(
+                Delivery.status == QUEUED,
+                Delivery.next_attempt_at <= now,
+                _free(now),
+                _not_held(),
+            )
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing here

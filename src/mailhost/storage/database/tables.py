@@ -7,12 +7,15 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -32,9 +35,16 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def _never_reuse_ids(table: Table) -> None:
+    """Ids are never handed out twice: a credential or a cached path that outlived its
+    row must not come to name a newer one (AUTOINCREMENT on SQLite, identity on
+    PostgreSQL, whose sequence never goes back either)."""
+    table.dialect_options["sqlite"]["autoincrement"] = True
+
+
 class Plan(Base):
     __tablename__ = "plans"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     max_domains: Mapped[int | None] = mapped_column(Integer)
     storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
@@ -44,7 +54,7 @@ class Plan(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     contact_email: Mapped[str] = mapped_column(String(254))
@@ -54,19 +64,23 @@ class Customer(Base):
 
 class Domain(Base):
     __tablename__ = "domains"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(253), unique=True)
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="RESTRICT"), index=True
     )
     password_hash: Mapped[str] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Proof of ownership: the TXT record value the customer publishes; until it is seen
+    # (or the provider vouches for the domain) verified_at is NULL and nothing is stored.
+    verification_token: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DomainUser(Base):
     __tablename__ = "domain_users"
     __table_args__ = (UniqueConstraint("domain_id", "username"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     # Stored lower-cased by the service, so the unique constraint is case-insensitive.
     username: Mapped[str] = mapped_column(String(64))
@@ -77,17 +91,20 @@ class DomainUser(Base):
 
 class Mailbox(Base):
     __tablename__ = "mailboxes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(
         ForeignKey("domain_users.id", ondelete="CASCADE"), unique=True
     )
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Names the Maildir on disk: random and never reused, so a new mailbox at an old
+    # address can never open the files of the one removed before it.
+    storage_key: Mapped[str] = mapped_column(String(32), unique=True)
 
 
 class SmtpAccount(Base):
     __tablename__ = "smtp_accounts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     # UNIQUE: an SMTP authority can be assigned only once per user (the seed's rule).
     user_id: Mapped[int] = mapped_column(
         ForeignKey("domain_users.id", ondelete="CASCADE"), unique=True
@@ -102,7 +119,7 @@ class SmtpAccount(Base):
 class MonthlyUsage(Base):
     __tablename__ = "monthly_usage"
     __table_args__ = (UniqueConstraint("customer_id", "month"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
     transfer_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -111,7 +128,7 @@ class MonthlyUsage(Base):
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_customer_at", "customer_id", "at"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(300))
     action: Mapped[str] = mapped_column(String(64))
@@ -125,11 +142,18 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64), index=True)  # spool file name
     sender: Mapped[str] = mapped_column(String(256))  # "" is the null sender
     recipient: Mapped[str] = mapped_column(String(256))
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    # The queued mail of a removed customer or domain goes with it; NULL for mail of
+    # mailhost itself (bounces, notices).
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), index=True
+    )
     size: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))  # queued | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -145,7 +169,7 @@ class DeliveryLogEntry(Base):
     """Every attempt and its outcome, for `mailhost queue log` and the panel."""
 
     __tablename__ = "delivery_log"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivery_id: Mapped[int | None] = mapped_column(Integer, index=True)
     message_id: Mapped[str] = mapped_column(String(64))
@@ -160,7 +184,7 @@ class SendCounter(Base):
 
     __tablename__ = "send_counters"
     __table_args__ = (UniqueConstraint("user_id", "hour"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("domain_users.id", ondelete="CASCADE"))
     hour: Mapped[str] = mapped_column(String(13))  # YYYY-MM-DDTHH in UTC
     messages: Mapped[int] = mapped_column(Integer, default=0)
@@ -169,7 +193,7 @@ class SendCounter(Base):
 class DkimKey(Base):
     __tablename__ = "dkim_keys"
     __table_args__ = (UniqueConstraint("domain_id", "selector"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     selector: Mapped[str] = mapped_column(String(63))
     algorithm: Mapped[str] = mapped_column(String(16))  # ed25519 | rsa
@@ -182,46 +206,77 @@ class UsageNotice(Base):
 
     __tablename__ = "usage_notices"
     __table_args__ = (UniqueConstraint("customer_id", "month", "level"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     month: Mapped[str] = mapped_column(String(7))
     level: Mapped[int] = mapped_column(Integer)  # percent
 
 
-class WebSession(Base):
+class _Subject:
+    """The login a credential belongs to: exactly one foreign key, matching `kind`, that
+    deletes the credential with its subject; `subject` keeps the login's name as it was
+    when the credential was made, checked again on every use."""
+
+    kind: Mapped[str] = mapped_column(String(16))  # provider | customer | domain | user
+    admin_id: Mapped[int | None] = mapped_column(
+        ForeignKey("provider_admins.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("domain_users.id", ondelete="CASCADE"), index=True
+    )
+    subject: Mapped[str] = mapped_column(String(320))
+
+
+def _one_subject() -> CheckConstraint:
+    return CheckConstraint(
+        "(kind = 'provider' AND admin_id IS NOT NULL AND customer_id IS NULL"
+        " AND domain_id IS NULL AND user_id IS NULL)"
+        " OR (kind = 'customer' AND customer_id IS NOT NULL AND admin_id IS NULL"
+        " AND domain_id IS NULL AND user_id IS NULL)"
+        " OR (kind = 'domain' AND domain_id IS NOT NULL AND admin_id IS NULL"
+        " AND customer_id IS NULL AND user_id IS NULL)"
+        " OR (kind = 'user' AND user_id IS NOT NULL AND admin_id IS NULL"
+        " AND customer_id IS NULL AND domain_id IS NULL)",
+        name="one_subject",
+    )
+
+
+class WebSession(_Subject, Base):
     """A panel login; the cookie holds the token, the table holds its hash."""
 
     __tablename__ = "web_sessions"
-    __table_args__ = (Index("ix_web_sessions_subject", "kind", "subject_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (_one_subject(),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # provider | customer | domain | user
-    subject_id: Mapped[int] = mapped_column(Integer)
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ApiToken(Base):
+class ApiToken(_Subject, Base):
     __tablename__ = "api_tokens"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (_one_subject(),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(16))  # customer | domain
-    subject_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class PasswordReset(Base):
+class PasswordReset(_Subject, Base):
     """A single-use, time-limited reset link; only the token's hash is stored."""
 
     __tablename__ = "password_resets"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (_one_subject(),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    subject_id: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -230,7 +285,29 @@ class ProviderAdmin(Base):
     """An operator login for the provider admin panel (`mailhost admin add`)."""
 
     __tablename__ = "provider_admins"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     email: Mapped[str] = mapped_column(String(254))
+
+
+class PendingRemoval(Base):
+    """Files of a removed mailbox, domain or customer to delete from disk.
+
+    Written in the transaction that removes the rows; `done_at` is set once the files
+    are gone, so a process killed in between finishes the job at its next start. Done
+    entries are kept: they are the only Maildirs mailhost ever deletes unasked (one a
+    late delivery made again), never one merely missing from the database.
+    """
+
+    __tablename__ = "pending_removals"
+    __table_args__ = (Index("ix_pending_removals_undone", "done_at"),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # maildir | certificate | spool
+    key: Mapped[str] = mapped_column(String(300))  # storage key | host name | message id
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+for _table in Base.metadata.tables.values():
+    _never_reuse_ids(_table)

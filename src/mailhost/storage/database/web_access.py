@@ -18,6 +18,7 @@ from mailhost.interfaces import (
 )
 from mailhost.model.actors import Actor, CustomerActor, DomainActor, ProviderActor, UserActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.storage.database.credentials import of_subject, subject_fields, subject_id_of
 from mailhost.storage.database.directory import insert_unique
 from mailhost.storage.database.tables import (
     ApiToken,
@@ -41,13 +42,16 @@ def _maybe(moment: datetime | None) -> datetime | None:
     return None if moment is None else aware(moment)
 
 
-def _token(row: ApiToken) -> ApiTokenRecord:
-    kind: LoginKind = _kind(row.kind)
+def _token(row: ApiToken) -> ApiTokenRecord | None:
+    subject_id = subject_id_of(row)
+    if subject_id is None:
+        return None
     return ApiTokenRecord(
         row.id,
         row.name,
-        kind,
-        row.subject_id,
+        _kind(row.kind),
+        subject_id,
+        row.subject,
         aware(row.created_at),
         _maybe(row.last_used_at),
         _maybe(row.revoked_at),
@@ -195,13 +199,18 @@ class SqlWebAccess:
         return [Credential("provider", r.id, r.login, r.password_hash, True, r.email) for r in rows]
 
     async def add_session(
-        self, token_hash: str, kind: LoginKind, subject_id: int, csrf: str, expires: datetime
+        self,
+        token_hash: str,
+        kind: LoginKind,
+        subject_id: int,
+        subject: str,
+        csrf: str,
+        expires: datetime,
     ) -> None:
         self._session.add(
             WebSession(
                 token_hash=token_hash,
-                kind=kind,
-                subject_id=subject_id,
+                **subject_fields(kind, subject_id, subject),
                 csrf_token=csrf,
                 created_at=datetime.now(UTC),
                 expires_at=expires,
@@ -213,42 +222,60 @@ class SqlWebAccess:
         row = await self._session.scalar(
             select(WebSession).where(WebSession.token_hash == token_hash)
         )
-        if row is None:
+        subject_id = None if row is None else subject_id_of(row)
+        if row is None or subject_id is None:
             return None
-        return SessionRecord(_kind(row.kind), row.subject_id, row.csrf_token, aware(row.expires_at))
+        return SessionRecord(
+            _kind(row.kind), subject_id, row.subject, row.csrf_token, aware(row.expires_at)
+        )
 
     async def remove_session(self, token_hash: str) -> None:
         await self._session.execute(delete(WebSession).where(WebSession.token_hash == token_hash))
 
-    async def remove_sessions(self, kind: LoginKind, subject_id: int) -> None:
-        await self._session.execute(
-            delete(WebSession).where(WebSession.kind == kind, WebSession.subject_id == subject_id)
-        )
+    async def remove_sessions(
+        self, kind: LoginKind, subject_id: int, keep: str | None = None
+    ) -> int:
+        """End the login's sessions, all but the one whose hash is `keep`; how many ended."""
+        query = delete(WebSession).where(of_subject(WebSession, kind, subject_id))
+        if keep is not None:
+            query = query.where(WebSession.token_hash != keep)
+        result = await self._session.execute(query)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def remove_expired_sessions(self, now: datetime) -> None:
         await self._session.execute(delete(WebSession).where(WebSession.expires_at < now))
 
     async def add_api_token(
-        self, token_hash: str, name: str, kind: LoginKind, subject_id: int, now: datetime
+        self,
+        token_hash: str,
+        name: str,
+        kind: LoginKind,
+        subject_id: int,
+        subject: str,
+        now: datetime,
     ) -> ApiTokenRecord:
         row = ApiToken(
-            token_hash=token_hash, name=name, kind=kind, subject_id=subject_id, created_at=now
+            token_hash=token_hash,
+            name=name,
+            **subject_fields(kind, subject_id, subject),
+            created_at=now,
         )
         self._session.add(row)
         await self._session.flush()
-        return ApiTokenRecord(row.id, name, kind, subject_id, now, None, None)
+        return ApiTokenRecord(row.id, name, kind, subject_id, subject, now, None, None)
 
     async def api_tokens(self, kind: LoginKind, subject_id: int) -> Sequence[ApiTokenRecord]:
         rows = await self._session.scalars(
-            select(ApiToken)
-            .where(ApiToken.kind == kind, ApiToken.subject_id == subject_id)
-            .order_by(ApiToken.id)
+            select(ApiToken).where(of_subject(ApiToken, kind, subject_id)).order_by(ApiToken.id)
         )
-        return [_token(row) for row in rows]
+        return [token for token in map(_token, rows) if token is not None]
 
     async def api_token(self, token_hash: str) -> ApiTokenRecord | None:
         row = await self._session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
         return None if row is None else _token(row)
+
+    async def remove_api_token(self, token_id: int) -> None:
+        await self._session.execute(delete(ApiToken).where(ApiToken.id == token_id))
 
     async def revoke_api_token(self, token_id: int, now: datetime) -> None:
         await self._session.execute(
@@ -263,11 +290,13 @@ class SqlWebAccess:
         )
 
     async def add_reset(
-        self, token_hash: str, kind: LoginKind, subject_id: int, expires: datetime
+        self, token_hash: str, kind: LoginKind, subject_id: int, subject: str, expires: datetime
     ) -> None:
         self._session.add(
             PasswordReset(
-                token_hash=token_hash, kind=kind, subject_id=subject_id, expires_at=expires
+                token_hash=token_hash,
+                **subject_fields(kind, subject_id, subject),
+                expires_at=expires,
             )
         )
         await self._session.flush()
@@ -276,11 +305,28 @@ class SqlWebAccess:
         row = await self._session.scalar(
             select(PasswordReset).where(PasswordReset.token_hash == token_hash)
         )
-        if row is None:
+        subject_id = None if row is None else subject_id_of(row)
+        if row is None or subject_id is None:
             return None
         return ResetRecord(
-            row.id, _kind(row.kind), row.subject_id, aware(row.expires_at), _maybe(row.used_at)
+            row.id,
+            _kind(row.kind),
+            subject_id,
+            row.subject,
+            aware(row.expires_at),
+            _maybe(row.used_at),
         )
+
+    async def remove_reset(self, reset_id: int) -> None:
+        await self._session.execute(delete(PasswordReset).where(PasswordReset.id == reset_id))
+
+    async def remove_resets(self, kind: LoginKind, subject_id: int, keep: int | None = None) -> int:
+        """Cancel the login's reset links, all but `keep`; how many were deleted."""
+        query = delete(PasswordReset).where(of_subject(PasswordReset, kind, subject_id))
+        if keep is not None:
+            query = query.where(PasswordReset.id != keep)
+        result = await self._session.execute(query)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def use_reset(self, reset_id: int, now: datetime) -> bool:
         """Mark the link used; False if another request used it first (single use)."""

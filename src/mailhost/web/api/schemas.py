@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -14,6 +14,7 @@ from mailhost.model.records import (
     AuditRecord,
     CustomerRecord,
     DomainRecord,
+    DomainStatus,
     MailboxRecord,
     PlanRecord,
     SmtpAccountRecord,
@@ -140,11 +141,21 @@ class DomainIn(Model):
     )
 
 
+class DomainPatch(Model):
+    enabled: bool | None = None
+    verified: Literal[True] | None = Field(
+        default=None,
+        description="true: the provider vouches for the domain without its DNS proof",
+    )
+
+
 class DomainOut(Model):
     name: str
     unicode_name: str
     customer: str
     enabled: bool
+    verified: bool = Field(description="ownership shown in DNS, or vouched for by the provider")
+    status: DomainStatus = Field(description="disabled, else pending until verified")
     mail_server: str
 
     @classmethod
@@ -154,6 +165,8 @@ class DomainOut(Model):
             unicode_name=domain.name.unicode,
             customer=domain.customer_login,
             enabled=domain.enabled,
+            verified=domain.verified,
+            status=domain.status,
             mail_server=domain.name.mail_host,
         )
 

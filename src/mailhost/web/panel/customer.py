@@ -1,4 +1,4 @@
-"""Customer Level pages: domains with usage against the plan, add or remove a domain, audit log."""
+"""Customer Level pages: domains with usage against the plan; add, disable or remove one; audit."""
 
 from __future__ import annotations
 
@@ -61,6 +61,22 @@ async def add_domain(
     return see_other("/customer/", "domain_added")
 
 
+@router.get("/domains/{name}/remove")
+async def confirm_remove_domain(
+    request: Request, ctx: Ctx, session: CustomerSession, name: str
+) -> Response:
+    """Before anything is deleted: how many mailboxes and how much mail go with it."""
+    summary = await ctx.accounts.domain_removal(session.actor, DomainName.parse(name))
+    return await render(
+        request,
+        "confirm_removal.html",
+        summary=summary,
+        what="its users, POP3 mailboxes and SMTP accounts",
+        action=f"/customer/domains/{summary.name}/remove",
+        back="/customer/",
+    )
+
+
 @router.post("/domains/{name}/remove")
 async def remove_domain(
     request: Request,
@@ -76,6 +92,18 @@ async def remove_domain(
     except MailhostError as exc:
         return await _dashboard(request, ctx, session, exc)
     return see_other("/customer/", "domain_removed")
+
+
+@router.post("/domains/{name}/enabled")
+async def set_domain_enabled(
+    request: Request, ctx: Ctx, session: CustomerSession, name: str, enabled: FormText
+) -> Response:
+    try:
+        domain = DomainName.parse(name)
+        await ctx.accounts.set_domain_enabled(session.actor, domain, enabled == "yes")
+    except MailhostError as exc:
+        return await _dashboard(request, ctx, session, exc)
+    return see_other("/customer/", "domain_changed")
 
 
 @router.get("/audit")

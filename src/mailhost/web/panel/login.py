@@ -6,11 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response
 
-from mailhost.errors import InvalidDomainName, MailhostError, UnknownDomain
+from mailhost.errors import MailhostError
 from mailhost.interfaces import LoginKind
-from mailhost.model.actors import ProviderActor
 from mailhost.model.logins import ClientInfo, Throttled
-from mailhost.model.names import DomainName
 from mailhost.services.sessions import Login
 from mailhost.web.dependencies import (
     SESSION_COOKIE,
@@ -32,7 +30,6 @@ LOGIN_LABELS: dict[LoginKind, str] = {
 }
 Level = Annotated[LoginKind, Path()]
 FormText = Annotated[str, Form(max_length=1024)]
-_HOST_CHECK = ProviderActor("web")
 
 
 def client_of(request: Request) -> ClientInfo:
@@ -110,8 +107,12 @@ async def forgot_form(request: Request, level: Level) -> Response:
 
 @router.post("/forgot/{level}")
 async def forgot(request: Request, ctx: Ctx, level: Level, login: FormText) -> Response:
-    base = await _public_base(request, ctx)
-    await ctx.access.resets.request(
+    # The link's base comes from the configuration only: a Host header is the
+    # client's to choose, and a reset link to the client's host hands it the token.
+    base = ctx.settings.web.public_url
+    # Answered before the lookup and the mail are done, so the time taken does not
+    # tell whether the login exists.
+    ctx.access.resets.submit(
         level, login, lambda token: f"{base}/reset/{token}", client_of(request)
     )
     minutes = int(ctx.access.resets.lifetime.total_seconds() // 60)
@@ -119,23 +120,6 @@ async def forgot(request: Request, ctx: Ctx, level: Level, login: FormText) -> R
     return await render(
         request, "login/forgot_sent.html", kind=level, title=LEVEL_NAMES[level], minutes=minutes
     )
-
-
-async def _public_base(request: Request, ctx: Ctx) -> str:
-    """The panel's address for links in mail; a Host header is trusted only if it is ours."""
-    host = (request.url.hostname or "").lower()
-    settings = ctx.settings
-    ours = {settings.server.hostname, settings.web.host, "localhost", "127.0.0.1", "::1"}
-    if host not in ours and host.startswith("mail."):
-        try:
-            await ctx.accounts.domain(_HOST_CHECK, DomainName.parse(host.removeprefix("mail.")))
-            ours.add(host)
-        except (InvalidDomainName, UnknownDomain):
-            pass
-    if host in ours:
-        return str(request.base_url).rstrip("/")
-    port = f":{request.url.port}" if request.url.port else ""
-    return f"{request.url.scheme}://{settings.server.hostname}{port}"
 
 
 Token = Annotated[str, Path(max_length=128)]

@@ -1,4 +1,5 @@
-"""Provider admin pages: usage and queue overview, plans, customers (create, disable, plan)."""
+"""Provider admin pages: usage and queue overview, plans, customers (create, disable, plan),
+domains (disable, mark verified)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from mailhost.errors import InvalidInput, MailhostError
+from mailhost.model.names import DomainName
 from mailhost.model.plans import PlanLimits
 from mailhost.model.quantities import ByteSize
 from mailhost.web.dependencies import Ctx, ProviderSession
@@ -134,3 +136,75 @@ async def change_plan(
     except MailhostError as exc:
         return await _customers_page(request, ctx, session, exc)
     return see_other("/provider/customers", "customer_changed")
+
+
+@router.get("/customers/{login}/remove")
+async def confirm_remove_customer(
+    request: Request, ctx: Ctx, session: ProviderSession, login: str
+) -> Response:
+    """Before anything is deleted: how many domains, mailboxes and how much mail go with it."""
+    summary = await ctx.accounts.customer_removal(session.actor, login)
+    return await render(
+        request,
+        "confirm_removal.html",
+        summary=summary,
+        what="its domains with their users, POP3 mailboxes and SMTP accounts",
+        action=f"/provider/customers/{summary.name}/remove",
+        back="/provider/customers",
+    )
+
+
+@router.post("/customers/{login}/remove")
+async def remove_customer(
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    login: str,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    try:
+        if confirm != "yes":
+            raise InvalidInput(f"confirm removing customer {login} and all its domains")
+        await ctx.accounts.remove_customer(session.actor, login)
+    except MailhostError as exc:
+        return await _customers_page(request, ctx, session, exc)
+    return see_other("/provider/customers", "customer_removed")
+
+
+async def _domains_page(
+    request: Request, ctx: Ctx, session: ProviderSession, error: MailhostError | None = None
+) -> Response:
+    return await render(
+        request,
+        "provider/domains.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None else error.message,
+        domains=await ctx.accounts.domains(session.actor),
+    )
+
+
+@router.get("/domains")
+async def domains(request: Request, ctx: Ctx, session: ProviderSession) -> Response:
+    return await _domains_page(request, ctx, session)
+
+
+@router.post("/domains/{name}/enabled")
+async def set_domain_enabled(
+    request: Request, ctx: Ctx, session: ProviderSession, name: str, enabled: FormText
+) -> Response:
+    try:
+        domain = DomainName.parse(name)
+        await ctx.accounts.set_domain_enabled(session.actor, domain, enabled == "yes")
+    except MailhostError as exc:
+        return await _domains_page(request, ctx, session, exc)
+    return see_other("/provider/domains", "domain_changed")
+
+
+@router.post("/domains/{name}/verified")
+async def trust_domain(request: Request, ctx: Ctx, session: ProviderSession, name: str) -> Response:
+    """The provider vouches for a domain without its DNS proof."""
+    try:
+        await ctx.accounts.trust_domain(session.actor, DomainName.parse(name))
+    except MailhostError as exc:
+        return await _domains_page(request, ctx, session, exc)
+    return see_other("/provider/domains", "domain_verified")

@@ -10,7 +10,7 @@ from mailhost.errors import InvalidInput, MailhostError
 from mailhost.model.actors import UserActor
 from mailhost.services.sessions import Login
 from mailhost.web.autoconfig import apple_profile, endpoints
-from mailhost.web.dependencies import Ctx, UserSession
+from mailhost.web.dependencies import SESSION_COOKIE, Ctx, UserSession
 from mailhost.web.errors import status_for
 from mailhost.web.pages import render, see_other
 from mailhost.web.panel.login import client_of
@@ -67,7 +67,10 @@ async def change_password(
             raise InvalidInput("the current password is not correct")
         if password != confirm:
             raise InvalidInput("the two new passwords are not the same")
-        await ctx.users.change_password(actor, actor.address, password)
+        # This session stays; the user's other sessions and reset links end with it.
+        await ctx.users.change_password(
+            actor, actor.address, password, current_session=request.cookies.get(SESSION_COOKIE)
+        )
     except MailhostError as exc:
         return await _page(request, ctx, session, exc)
     return see_other("/user/", "password_changed")

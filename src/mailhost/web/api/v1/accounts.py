@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from mailhost.model.actors import CustomerActor, DomainActor, ProviderActor
 from mailhost.model.plans import PlanLimits
@@ -97,6 +97,14 @@ async def change_customer(
     if change.enabled is not None:
         found = await ctx.accounts.set_customer_enabled(actor, name, change.enabled)
     return CustomerOut.of(found)
+
+
+@router.delete("/customers/{login}", status_code=204, response_class=Response, tags=["customers"])
+async def remove_customer(ctx: Ctx, actor: ApiActor, login: LoginPath) -> Response:
+    """Remove a customer with its domains, their users, mailboxes, mail and queued mail
+    (provider only; to any other token the customer does not exist)."""
+    await ctx.accounts.remove_customer(actor, customer_login(login))
+    return Response(status_code=204)
 
 
 @router.get("/usage", tags=["customers"])

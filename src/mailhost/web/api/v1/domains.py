@@ -1,4 +1,4 @@
-"""/api/v1/domains: list, add, show and remove domains, and the DNS records they publish."""
+"""/api/v1/domains: list, add, show, disable, verify and remove domains, and their DNS records."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from mailhost.web.api.schemas import (
     DomainIn,
     DomainOut,
     DomainPage,
+    DomainPatch,
     window,
 )
 from mailhost.web.api.v1.params import DomainPath, Limit, Offset, customer_login, domain_name
@@ -53,6 +54,29 @@ async def add_domain(ctx: Ctx, actor: ApiActor, domain: DomainIn) -> DomainOut:
 @router.get("/domains/{domain}")
 async def domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> DomainOut:
     return DomainOut.of(await ctx.accounts.domain(actor, domain_name(domain)))
+
+
+@router.patch("/domains/{domain}")
+async def change_domain(
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, change: DomainPatch
+) -> DomainOut:
+    """Disable or enable a domain (its customer or the provider); `verified: true`
+    marks it verified without its DNS proof (provider only)."""
+    name = domain_name(domain)
+    found = await ctx.accounts.domain(actor, name)
+    if change.verified:
+        found = await ctx.accounts.trust_domain(actor, name)
+    if change.enabled is not None:
+        found = await ctx.accounts.set_domain_enabled(actor, name, change.enabled)
+    return DomainOut.of(found)
+
+
+@router.post("/domains/{domain}/verification")
+async def verify_domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> DomainOut:
+    """Look for the domain's TXT record `mailhost-verification=<token>` (shown in its
+    dns-records while pending) and mark the domain verified when it is there; 409
+    `ownership_not_proven` says what was found instead."""
+    return DomainOut.of(await ctx.accounts.verify_domain(actor, domain_name(domain)))
 
 
 @router.delete("/domains/{domain}", status_code=204, response_class=Response)
