@@ -346,6 +346,7 @@ async def test_starttls_with_the_local_ca(
             "8BITMIME",
             "ENHANCEDSTATUSCODES",
         ]
+        await smtp.say("STARTTLS", "503 5.5.1 TLS already active")  # never TLS in TLS
         await smtp.say("MAIL FROM:<alice@remote.test>", "250 2.1.0")
         await smtp.say("RCPT TO:<bob@example.com>", "250 2.1.5")
         queued = QUEUED.fullmatch(await smtp.data(MESSAGE, "250 2.0.0"))

@@ -709,3 +709,15 @@ async def test_a_pending_domain_of_another_customer_is_relayed_never_stored(
         await smtp.ehlo()
         # The squatter's own user cannot log in either: nothing to send as, nothing to read.
         await smtp.login("zed@remote.test", expect="535 5.7.8 Authentication credentials invalid")
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit-tls"])
+async def test_starttls_inside_tls_is_503_and_the_session_goes_on(
+    submission: Submission, implicit: bool
+) -> None:
+    # RFC 3207 §4.2: TLS is negotiated once; a second STARTTLS, or one on the
+    # implicit-TLS port, must not start TLS within TLS.
+    async with submission.session("alice@example.com", implicit=implicit) as smtp:
+        await smtp.say("STARTTLS", "503 5.5.1 TLS already active")
+        await smtp.say("NOOP", "250 2.0.0")
+        await smtp.say("QUIT", "221 2.0.0")

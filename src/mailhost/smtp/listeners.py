@@ -101,6 +101,14 @@ class EsmtpProtocol(SMTP):
             status = replies.translate(status, self._mx_verb)
         await super().push(status)
 
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        # aiosmtpd would start TLS inside TLS after a second STARTTLS, and on the
+        # implicit-TLS port answer as if TLS were merely unavailable.
+        if self.transport is not None and self.transport.get_extra_info("sslcontext"):
+            await self.push(replies.TLS_ALREADY_ACTIVE.render())
+            return
+        await super().smtp_STARTTLS(arg)
+
     async def smtp_MAIL(self, arg: str | None) -> None:
         # "553 5.1.3 malformed address" is aiosmtpd's text for both MAIL and RCPT.
         self._mx_verb = "MAIL"

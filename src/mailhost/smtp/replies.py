@@ -88,6 +88,12 @@ TEMPORARY_FAILURE = Reply(
 AUTH_NOT_OFFERED = Reply(
     502, "5.5.1", "AUTH is not offered here; use the submission port", "RFC 5321 §4.2.4; RFC 6409"
 )
+TLS_ALREADY_ACTIVE = Reply(
+    503,
+    "5.5.1",
+    "TLS already active",
+    "RFC 3207 §4.2 (TLS is negotiated once); RFC 8314 §3.3; RFC 3463 §3.6 X.5.1",
+)
 IDLE_TIMEOUT = Reply(
     421, "4.4.2", "{hostname} Error: timeout exceeded", "RFC 5321 §4.5.3.2; RFC 3463 §3.5 X.4.2"
 )
