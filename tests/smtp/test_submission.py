@@ -438,6 +438,21 @@ async def test_from_header_outside_the_scope_is_553_after_data(
     assert len(sink.received) == 1
 
 
+@pytest.mark.parametrize("field", ["Sender", "Resent-From", "Resent-Sender"])
+async def test_every_sender_field_is_held_to_the_from_scope(
+    submission: Submission, hosted: Runtime, sink: Sink, field: str
+) -> None:
+    # A Sender: or Resent-From: is what many readers show; it may claim no more than From:.
+    forged = f"{field}: Boss <boss@remote.test>\r\n".encode() + MESSAGE
+    async with submission.session("alice@example.com") as smtp:
+        line = await smtp.send("alice@example.com", ["zed@remote.test"], forged, "553 5.7.1")
+        assert line.endswith("<boss@remote.test> not allowed for alice@example.com")
+        own = f"{field}: alice@example.com\r\n".encode() + MESSAGE
+        await smtp.send("alice@example.com", ["zed@remote.test"], own, "250 2.0.0")
+    assert await hosted.worker.run_once() == 1
+    assert len(sink.received) == 1
+
+
 async def test_hourly_limit_counts_across_connections(
     submission: Submission, hosted: Runtime
 ) -> None:
@@ -618,6 +633,12 @@ class SniSMTP(smtplib.SMTP):
         (b"From: <>\r\n", [""]),
         (b"from:a@example.com\r\nFROM : b@example.com\r\n", ["a@example.com", "b@example.com"]),
         (b"X-From: eve@remote.test\r\n Continued-From: eve@remote.test\r\n", None),
+        (b"Sender: eve@remote.test\r\n", ["eve@remote.test"]),
+        (
+            b"resent-from: a@example.com\r\nResent-Sender:eve@remote.test\r\n",
+            ["a@example.com", "eve@remote.test"],
+        ),
+        (b"X-Sender: eve@remote.test\r\nOriginal-Sender: b@example.com\r\n", None),
     ],
 )
 def test_author_addresses_are_read_from_the_header_only(

@@ -29,7 +29,11 @@ _BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # RFC 5322 §2.2: a header field is a line starting with its name; continuation lines
 # (folding, §2.2.3) start with white space. The header section ends at the first empty line.
 _HEADER_END = re.compile(rb"\r\n\r\n|\A\r\n")
-_FROM_FIELD = re.compile(rb"(?im)^from[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)")
+# RFC 5322 §3.6.2 and §3.6.6: every field that names who wrote or sent the message,
+# so that a Sender: or Resent-From: cannot claim what a From: may not.
+_FROM_FIELD = re.compile(
+    rb"(?im)^(?:resent-)?(?:from|sender)[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)"
+)
 
 
 class WithProtocol(StrEnum):
@@ -129,9 +133,10 @@ def _fold(name: str, clauses: list[str]) -> bytes:
 
 
 def author_addresses(message: bytes) -> list[str] | None:
-    """The addr-specs in the From: fields of `message`'s header (RFC 5322 §3.6.2).
+    """The addr-specs in the From:, Sender:, Resent-From: and Resent-Sender: fields of
+    `message`'s header (RFC 5322 §3.6.2, §3.6.6).
 
-    None when there is no From: field at all. An empty string stands for a
+    None when there is no such field at all. An empty string stands for a
     mailbox that could not be parsed, so the caller can refuse it rather than
     overlook it. Encoded words are not decoded: an addr-spec is ASCII here,
     since SMTPUTF8 is not offered (RFC 6531).
