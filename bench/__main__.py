@@ -47,6 +47,9 @@ def _env(database: Path) -> dict[str, str]:
     env["MAILHOST_DATABASE_URL"] = f"sqlite:///{database}"
     for key in ("MX", "SUBMISSION", "SUBMISSIONS", "POP3", "POP3S", "WEB"):
         env[f"MAILHOST_{key}_PORT"] = "0"
+    # Every load connection comes from 127.0.0.1: the per-client limit (50) is not measured.
+    for key in ("MX", "SUBMISSION", "SUBMISSIONS"):
+        env[f"MAILHOST_{key}_MAX_CONNECTIONS_PER_CLIENT"] = "1000"
     return env
 
 

@@ -14,6 +14,8 @@ from mailhost.errors import ConfigError
 from mailhost.model.quantities import ByteSize
 from mailhost.settings import (
     CONFIG_NAME,
+    LogFormat,
+    LogLevel,
     Settings,
     Smarthost,
     SyncMethod,
@@ -187,7 +189,7 @@ def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
             "MAILHOST_MX_PROT",
             "25",
             "environment MAILHOST_MX_PROT: no such setting; "
-            "[mx] has host, port, enabled, max_message_size",
+            "[mx] has host, port, enabled, max_connections, max_connections_per_client,",
         ),
         (
             "MAILHOST_SMTP_PORT",
@@ -278,6 +280,90 @@ def test_maildir_sync_method_defaults_to_the_file_system_and_can_be_per_file(
     message = config_error(None, tmp_path, {"MAILHOST_MAIL_SYNC": "sometimes"})
     assert message.startswith("environment MAILHOST_MAIL_SYNC:"), message
     assert "filesystem" in message and "file" in message
+
+
+def test_log_is_text_at_info_by_default_and_can_be_json_or_another_level(
+    tmp_path: Path,
+) -> None:
+    default = load_settings(None, tmp_path, {}).log
+    assert (default.format, default.level) == (LogFormat.TEXT, LogLevel.INFO)
+    path = write_config(tmp_path, '[log]\nformat = "json"\nlevel = "warning"\n')
+    chosen = load_settings(path, None, {}).log
+    assert (chosen.format, chosen.level) == (LogFormat.JSON, LogLevel.WARNING)
+    environ = {"MAILHOST_LOG_FORMAT": "text", "MAILHOST_LOG_LEVEL": "debug"}
+    overridden = load_settings(path, None, environ).log
+    assert (overridden.format, overridden.level) == (LogFormat.TEXT, LogLevel.DEBUG)
+    text = render_default_toml(tmp_path, "mail.example.com")
+    assert '\n[log]\nformat = "text"\nlevel = "info"\n' in text
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "choices"),
+    [("format", "xml", "'text' or 'json'"), ("level", "verbose", "'warning' or 'error'")],
+)
+def test_a_log_value_out_of_its_choices_is_refused_by_name(
+    tmp_path: Path, key: str, value: str, choices: str
+) -> None:
+    variable = f"MAILHOST_LOG_{key.upper()}"
+    message = config_error(None, tmp_path, {variable: value})
+    assert message.startswith(f"environment {variable}: "), message
+    assert choices in message
+    path = write_config(tmp_path, f'[log]\n{key} = "{value}"\n')
+    message = config_error(path, None, {})
+    assert message.startswith(f"{path}: [log] {key}: "), message
+    assert choices in message
+
+
+@pytest.mark.parametrize("section", ["mx", "submission", "submissions"])
+def test_smtp_listeners_have_postfix_session_limits_by_default(
+    tmp_path: Path, section: str
+) -> None:
+    listener = getattr(load_settings(None, tmp_path, {}), section)
+    assert (listener.max_connections, listener.max_connections_per_client) == (1000, 50)
+    assert (listener.soft_error_limit, listener.hard_error_limit) == (10, 20)
+    assert listener.error_sleep_seconds == 1.0
+
+
+def test_session_limits_and_the_stop_grace_come_from_the_file_and_the_environment(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, tmp_path, {}).server.stop_grace_seconds == 30
+    text = "[server]\nstop_grace_seconds = 5\n[mx]\nerror_sleep_seconds = 2\nhard_error_limit = 8\n"
+    path = write_config(tmp_path, text)
+    environ = {
+        "MAILHOST_MX_ERROR_SLEEP_SECONDS": "0.05",
+        "MAILHOST_SUBMISSIONS_MAX_CONNECTIONS_PER_CLIENT": "5",
+    }
+    from_file = load_settings(path, None, {})
+    assert from_file.server.stop_grace_seconds == 5
+    assert (from_file.mx.error_sleep_seconds, from_file.mx.hard_error_limit) == (2.0, 8)
+    overridden = load_settings(path, None, environ)
+    assert overridden.mx.error_sleep_seconds == 0.05
+    assert overridden.submissions.max_connections_per_client == 5
+    assert overridden.submission.max_connections_per_client == 50
+    text = render_default_toml(tmp_path, "mail.example.com")
+    assert "\nerror_sleep_seconds = 1.0\n" in text and "\nstop_grace_seconds = 30\n" in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MAILHOST_MX_ERROR_SLEEP_SECONDS", "soon", "not a number: 'soon'"),
+        ("MAILHOST_MX_ERROR_SLEEP_SECONDS", "-1", "must be a number of seconds, 0 or more"),
+        ("MAILHOST_MX_ERROR_SLEEP_SECONDS", "nan", "must be a number of seconds, 0 or more"),
+        ("MAILHOST_SUBMISSION_MAX_CONNECTIONS", "0", "must be at least 1 (got 0)"),
+        ("MAILHOST_SERVER_STOP_GRACE_SECONDS", "0", "must be at least 1 (got 0)"),
+    ],
+)
+def test_a_bad_session_limit_is_refused_by_name(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    message = config_error(None, tmp_path, {variable: value})
+    assert message.startswith(f"environment {variable}: {expected}"), message
+    path = write_config(tmp_path, '[mx]\nerror_sleep_seconds = "1s"\n')
+    assert config_error(path, None, {}) == (
+        f"{path}: [mx] error_sleep_seconds: must be a number of seconds, 0 or more (got '1s')"
+    )
 
 
 def test_web_max_body_size_is_a_size_of_1mb_by_default(tmp_path: Path) -> None:

@@ -268,8 +268,9 @@ class SpoolRef:
 class Spool(Protocol):
     """Outbound message bodies on disk (storage/spool.py)."""
 
-    async def write(self, message: bytes) -> SpoolRef:
-        """Store the body; file and directory entry are fsynced when this returns."""
+    async def write(self, message: bytes, message_id: str | None = None) -> SpoolRef:
+        """Store the body (under `message_id`, or a new id); file and directory entry are
+        fsynced when this returns."""
         ...
 
     async def read(self, message_id: str) -> bytes: ...

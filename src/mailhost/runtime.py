@@ -30,6 +30,8 @@ from mailhost.services.authentication import AuthenticationService
 from mailhost.services.delivery import DeliveryService
 from mailhost.services.dns_records import ServicePorts
 from mailhost.services.inbound_policy import InboundPolicy
+from mailhost.services.mail_queue import MailQueueService
+from mailhost.services.mailbox_usage import MailboxUsageService
 from mailhost.services.passwords import Passwords
 from mailhost.services.submission_policy import SubmissionPolicy
 from mailhost.services.throttle import MemoryThrottle
@@ -37,10 +39,10 @@ from mailhost.services.transfer_notices import TransferNotices
 from mailhost.services.usage import UsageService
 from mailhost.services.users import UserService
 from mailhost.services.web_access import build_web_access
-from mailhost.settings import Settings
+from mailhost.settings import Settings, SmtpListener
+from mailhost.smtp.admission import Admission, SessionLimits
 from mailhost.smtp.listeners import (
-    MxDependencies,
-    SubmissionDependencies,
+    SessionDependencies,
     start_mx_server,
     start_submission_server,
 )
@@ -77,6 +79,8 @@ class Services:
     authentication: AuthenticationService
     inbound: InboundPolicy
     delivery: DeliveryService
+    mail_queue: MailQueueService
+    mailbox_usage: MailboxUsageService
 
 
 class ListeningServer(Protocol):
@@ -94,6 +98,7 @@ class Listening:
     server: ListeningServer
     security: str
     url: str | None = None
+    sessions: Admission | None = None  # SMTP listeners: their live sessions, for the stop
 
     @property
     def address(self) -> str:
@@ -149,15 +154,16 @@ class Runtime:
             ),
             inbound=inbound,
             delivery=DeliveryService(
-                self.units,
                 self.store,
                 usage,
                 inbound,
                 self.counters,
-                spool=self.spool,
-                queue=self.queue,
+                self.spool,
+                self.queue,
                 queue_lifetime=timedelta(hours=settings.delivery.queue_lifetime_hours),
             ),
+            mail_queue=MailQueueService(self.queue, self.spool),
+            mailbox_usage=MailboxUsageService(self.units, self.store),
         )
         counters = SqlSubmissionCounters(session_factory(self.engine))
         notices = TransferNotices(
@@ -243,16 +249,17 @@ class Runtime:
         started: list[Listening] = []
         s = self.settings
         if s.mx.enabled:
-            mx = MxDependencies(
+            mx = SessionDependencies(
+                service="MX",
                 policy=self.services.inbound,
                 delivery=self.services.delivery,
                 hostname=s.server.hostname,
                 ssl_context=context,
                 max_message_size=s.mx.max_message_size.bytes,
             )
-            started.append(
-                Listening("MX (SMTP)", await start_mx_server(s.mx.host, s.mx.port, mx), "STARTTLS")
-            )
+            sessions = Admission(_session_limits(s.mx))
+            server = await start_mx_server(s.mx.host, s.mx.port, mx, admission=sessions)
+            started.append(Listening("MX (SMTP)", server, "STARTTLS", sessions=sessions))
         started += await self._start_submission(context)
         pop3 = self._pop3_dependencies()
         if s.pop3.enabled:
@@ -277,7 +284,8 @@ class Runtime:
     async def _start_submission(self, context: ssl.SSLContext) -> list[Listening]:
         """587-style (STARTTLS) and 465-style (implicit TLS) submission, both AUTH only."""
         s = self.settings
-        deps = SubmissionDependencies(
+        deps = SessionDependencies(
+            service="submission",
             policy=self.submission,
             authenticator=self.services.authentication,
             delivery=self.services.delivery,
@@ -291,14 +299,15 @@ class Runtime:
             ("Submissions", s.submissions, True, "implicit TLS, AUTH"),
         ):
             if listener.enabled:
+                sessions = Admission(_session_limits(listener))
                 server = await start_submission_server(
-                    listener.host, listener.port, deps, implicit_tls=implicit
+                    listener.host, listener.port, deps, implicit_tls=implicit, admission=sessions
                 )
-                started.append(Listening(name, server, security))
+                started.append(Listening(name, server, security, sessions=sessions))
         return started
 
     def _pop3_dependencies(self) -> Pop3Dependencies:
-        usage, delivery = self.services.usage, self.services.delivery
+        usage = self.services.usage
 
         async def retrieved(login: LoginRecord, nbytes: int) -> None:
             await usage.add_transfer(login.customer_id, nbytes)
@@ -310,7 +319,7 @@ class Runtime:
             allow_plaintext_auth=self.settings.pop3.allow_plaintext_auth,
             idle_timeout=self.settings.pop3.idle_timeout,
             on_retrieved=retrieved,
-            on_expunged=delivery.expunged,
+            on_expunged=self.services.mailbox_usage.expunged,
         )
 
     async def serve(self) -> None:
@@ -336,11 +345,21 @@ class Runtime:
         try:
             await stop.wait()
         finally:
-            for item in listening:
-                item.server.close()
-            for item in listening:
-                await item.server.wait_closed()
+            await self._stop_listening(listening)
             await self.stop_worker()
+
+    async def _stop_listening(self, listening: Sequence[Listening]) -> None:
+        """Accept nothing more; SMTP sessions in the middle of a command (a message in
+        DATA) get `[server] stop_grace_seconds` to finish, idle ones get 421 4.3.2 now.
+        A message whose 250 went out is durable already; one cut off got no 250."""
+        for item in listening:
+            item.server.close()
+        grace = self.settings.server.stop_grace_seconds
+        await asyncio.gather(
+            *(item.sessions.stop(grace) for item in listening if item.sessions is not None)
+        )
+        for item in listening:
+            await item.server.wait_closed()
 
     async def __aenter__(self) -> Runtime:
         return self
@@ -372,6 +391,16 @@ def _resolver(settings: Settings) -> dns.asyncresolver.Resolver | None:
     """The servers of `[dns] nameservers`, or None: the router then reads the system's."""
     servers = [(server.address, server.port) for server in settings.dns.nameservers]
     return configured_resolver(servers, settings.dns.timeout_seconds) if servers else None
+
+
+def _session_limits(listener: SmtpListener) -> SessionLimits:
+    return SessionLimits(
+        max_connections=listener.max_connections,
+        max_connections_per_client=listener.max_connections_per_client,
+        soft_error_limit=listener.soft_error_limit,
+        hard_error_limit=listener.hard_error_limit,
+        error_sleep_seconds=listener.error_sleep_seconds,
+    )
 
 
 def _client_ports(settings: Settings) -> ServicePorts:

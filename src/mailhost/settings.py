@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import json
+import math
 import re
 import socket
 import tomllib
@@ -113,6 +114,14 @@ def _at_least(minimum: int) -> AfterValidator:
         return value
 
     return AfterValidator(check)
+
+
+def _seconds(value: object) -> float:
+    # An int or a float in the file; a string only from the environment (see below).
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise _refuse("seconds", "must be a number of seconds, 0 or more (got {got})", got=value)
+    return float(number)
 
 
 def _size(value: object) -> ByteSize:
@@ -264,6 +273,7 @@ Flag = Annotated[bool, Strict()]
 Positive = Annotated[int, Strict(), _at_least(1)]
 NonNegative = Annotated[int, Strict(), _at_least(0)]
 Size = Annotated[ByteSize, PlainValidator(_size)]
+Seconds = Annotated[float, PlainValidator(_seconds)]
 OptionalSmarthost = Annotated[Smarthost | None, PlainValidator(_smarthost)]
 StaticRoutes = Annotated[dict[str, Smarthost], PlainValidator(_routes)]
 NameServers = Annotated[tuple[NameServer, ...], PlainValidator(_nameservers)]
@@ -280,6 +290,9 @@ class ServerSettings(_Section):
 
     hostname: HostName
     data_dir: Path
+    # On SIGTERM: how long SMTP sessions in the middle of a command (a message in DATA)
+    # may take to finish before they are cut off; idle sessions are ended at once.
+    stop_grace_seconds: Positive = 30
 
 
 class DatabaseSettings(_Section):
@@ -296,20 +309,32 @@ class Listener(_Section):
     enabled: Flag = True
 
 
-class MxSettings(Listener):
+class SmtpListener(Listener):
+    """An SMTP listener's session limits, as Postfix's (anvil, smtpd_*_error_limit)."""
+
+    max_connections: Positive = 1000
+    max_connections_per_client: Positive = 50
+    # Every 4xx/5xx reply of a session counts: from the soft limit on every reply
+    # waits error_sleep_seconds; at the hard limit the session ends with 421 4.7.0.
+    soft_error_limit: Positive = 10
+    hard_error_limit: Positive = 20
+    error_sleep_seconds: Seconds = 1.0
+
+
+class MxSettings(SmtpListener):
     """Inbound mail from the Internet (port 25 in production)."""
 
     port: Port = 2525
     max_message_size: Size = ByteSize.parse("25MB")
 
 
-class SubmissionSettings(Listener):
+class SubmissionSettings(SmtpListener):
     """Mail from users' programs with STARTTLS and AUTH (port 587 in production)."""
 
     port: Port = 2587
 
 
-class SubmissionsSettings(Listener):
+class SubmissionsSettings(SmtpListener):
     """Mail from users' programs over implicit TLS (port 465 in production)."""
 
     port: Port = 2465
@@ -397,6 +422,29 @@ class AuthSettings(_Section):
     failure_window_seconds: Positive = 900
 
 
+class LogFormat(enum.StrEnum):
+    """How log lines are written (logs.py)."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(enum.StrEnum):
+    """The least severe of mailhost's log lines that is written."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogSettings(_Section):
+    """The log on stderr: one line per event, as text (name key=value) or as JSON objects."""
+
+    format: LogFormat = LogFormat.TEXT
+    level: LogLevel = LogLevel.INFO
+
+
 class Settings(BaseModel):
     """Everything configurable, one attribute per TOML section."""
 
@@ -415,6 +463,7 @@ class Settings(BaseModel):
     delivery: DeliverySettings
     auth: AuthSettings
     dns: DnsSettings
+    log: LogSettings
 
 
 def _sections() -> dict[str, type[_Section]]:
@@ -533,6 +582,11 @@ def _from_environment(variable: str, value: str, kind: object) -> object:
             return int(value.strip())
         except ValueError:
             raise ConfigError(f"environment {variable}: not an integer: {value!r}") from None
+    if kind is float:
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise ConfigError(f"environment {variable}: not a number: {value!r}") from None
     if kind is Path:
         return Path(value).absolute()
     return value
@@ -639,8 +693,8 @@ def render_default_toml(data_dir: Path, hostname: str) -> str:
 def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int | float):
+        return repr(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_toml(str(k))} = {_toml(str(v))}" for k, v in value.items()) + "}"
     if isinstance(value, tuple | list):

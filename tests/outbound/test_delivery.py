@@ -17,6 +17,7 @@ from mailhost.outbound.dkim import ED25519_SIGNING
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings
 from tests.conftest import cheap_passwords
+from tests.envelopes import queue_mail
 from tests.outbound.conftest import OP, Sink, addr, hosted_customer
 
 MESSAGE = (
@@ -33,9 +34,7 @@ MESSAGE = (
 
 async def submit(rt: Runtime, *recipients: str, sender: str = "bob@example.com") -> str:
     customer = await hosted_customer_id(rt)
-    return await rt.services.delivery.submit(
-        sender, [addr(r) for r in recipients], MESSAGE, customer, None
-    )
+    return await queue_mail(rt, sender, [addr(r) for r in recipients], MESSAGE, customer, None)
 
 
 async def hosted_customer_id(rt: Runtime) -> int:
@@ -87,7 +86,7 @@ async def test_message_reaches_the_sink_byte_intact_with_a_valid_dkim_signature(
         assert b"ed25519-sha256" in algorithms
     assert await runtime.queue.queued(10) == []
     assert await runtime.spool.ids() == []  # all deliveries done: the body is gone
-    log = await runtime.services.delivery.delivery_log(OP)
+    log = await runtime.services.mail_queue.delivery_log(OP)
     assert {(e.recipient, e.status, e.message_id) for e in log} == {
         ("alice@remote.test", "delivered", queue_id),
         ("carol@far.test", "delivered", queue_id),
@@ -122,7 +121,7 @@ async def test_sink_answering_451_first_gets_the_message_on_the_retry(
     assert await runtime.worker.run_once(start + timedelta(seconds=61)) == 1
     (got,) = sink.received
     assert got.data.endswith(MESSAGE)
-    statuses = [e.status for e in await runtime.services.delivery.delivery_log(OP)]
+    statuses = [e.status for e in await runtime.services.mail_queue.delivery_log(OP)]
     assert statuses == ["delivered", "deferred"]
 
 
@@ -185,7 +184,7 @@ async def test_550_bounces_to_the_senders_mailbox(runtime: Runtime, sink: Sink) 
     headers = str(subparts(parsed)[2].get_payload())
     assert "Subject: out" in headers and "Hello Alice" not in headers
     assert await runtime.spool.ids() == []
-    statuses = {(e.recipient, e.status) for e in await runtime.services.delivery.delivery_log(OP)}
+    statuses = {(e.recipient, e.status) for e in await runtime.services.mail_queue.delivery_log(OP)}
     assert statuses == {("alice@remote.test", "failed"), ("carol@far.test", "delivered")}
 
 
@@ -197,7 +196,7 @@ async def test_mail_from_the_null_sender_is_never_bounced(runtime: Runtime, sink
     assert sink.received == []
     assert await mailbox_messages(runtime) == []
     assert await runtime.queue.queued(10) == []  # failed, not retried, not bounced
-    (entry,) = await runtime.services.delivery.delivery_log(OP)
+    (entry,) = await runtime.services.mail_queue.delivery_log(OP)
     assert (entry.sender, entry.status) == ("", "failed")
 
 
@@ -271,8 +270,8 @@ async def test_two_workers_on_one_database_never_deliver_a_row_twice(
         customer = await hosted_customer(one)
         for n in range(24):
             message = MESSAGE.replace(b"Subject: out", f"Subject: m{n}".encode())
-            await one.services.delivery.submit(
-                "bob@example.com", [addr(f"r{n}@remote.test")], message, customer, None
+            await queue_mail(
+                one, "bob@example.com", [addr(f"r{n}@remote.test")], message, customer, None
             )
 
         async def drain(rt: Runtime) -> int:
@@ -290,7 +289,7 @@ async def test_two_workers_on_one_database_never_deliver_a_row_twice(
 @pytest.mark.parametrize("sender", ["", "bob@example.com"])
 async def test_sender_is_kept_on_the_envelope(runtime: Runtime, sink: Sink, sender: str) -> None:
     await hosted_customer(runtime)
-    await runtime.services.delivery.submit(sender, [addr("alice@remote.test")], MESSAGE, None, None)
+    await queue_mail(runtime, sender, [addr("alice@remote.test")], MESSAGE, None, None)
     await runtime.worker.run_once()
     (got,) = sink.received
     assert got.sender == (sender or "<>")

@@ -40,10 +40,10 @@ async def test_refusals_name_the_reason(runtime: Runtime) -> None:
         "nobody@example.test": Reason.UNKNOWN_USER,
     }
     for raw, reason in cases.items():
-        verdict = await policy.check_recipient(EmailAddress.parse(raw))
+        verdict = await policy.lookup(EmailAddress.parse(raw))
         assert verdict == Refuse(reason, raw)
     await runtime.services.users.add_user(OP, EmailAddress.hosted("nobox@example.test"), PW)
-    nobox = await policy.check_recipient(EmailAddress.hosted("nobox@example.test"))
+    nobox = await policy.lookup(EmailAddress.hosted("nobox@example.test"))
     assert nobox == Refuse(Reason.NO_MAILBOX, "nobox@example.test")
 
 
@@ -51,15 +51,15 @@ async def test_cached_recipient_tracks_own_deliveries_and_expires(runtime: Runti
     await _hosted(runtime)
     clock = Clock()
     policy = InboundPolicy(runtime.units, cache_seconds=1.0, clock=clock)
-    first = await policy.check_recipient(BOB)
+    first = await policy.lookup(BOB)
     assert isinstance(first, Accept)
     policy.stored(first.mailbox, 1000)  # this process filled the mailbox
-    assert await policy.check_recipient(BOB) == Refuse(Reason.MAILBOX_FULL, str(BOB))
+    assert await policy.lookup(BOB) == Refuse(Reason.MAILBOX_FULL, str(BOB))
     await runtime.services.users.remove_user(OP, BOB)
     clock.now += 0.5
-    assert await policy.check_recipient(BOB) == Refuse(Reason.MAILBOX_FULL, str(BOB))
+    assert await policy.lookup(BOB) == Refuse(Reason.MAILBOX_FULL, str(BOB))
     clock.now += 1.0  # past the cache: the removal is seen
-    assert await policy.check_recipient(BOB) == Refuse(Reason.UNKNOWN_USER, str(BOB))
+    assert await policy.lookup(BOB) == Refuse(Reason.UNKNOWN_USER, str(BOB))
 
 
 async def test_refusals_are_not_cached(runtime: Runtime) -> None:
@@ -67,10 +67,10 @@ async def test_refusals_are_not_cached(runtime: Runtime) -> None:
     policy = InboundPolicy(runtime.units, cache_seconds=60.0, clock=clock)
     await runtime.services.accounts.add_customer(OP, "acme", "Bulk Hosting", "b@acme.test", PW)
     await runtime.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
-    assert await policy.check_recipient(BOB) == Refuse(Reason.UNKNOWN_USER, str(BOB))
+    assert await policy.lookup(BOB) == Refuse(Reason.UNKNOWN_USER, str(BOB))
     await runtime.services.users.add_user(OP, BOB, PW)
     await runtime.services.users.add_mailbox(OP, BOB, None)
-    assert isinstance(await policy.check_recipient(BOB), Accept)
+    assert isinstance(await policy.lookup(BOB), Accept)
 
 
 async def test_recipients_missing_the_cache_together_share_one_query(runtime: Runtime) -> None:
@@ -83,9 +83,9 @@ async def test_recipients_missing_the_cache_together_share_one_query(runtime: Ru
 
     event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
     try:
-        verdicts = await asyncio.gather(*(policy.check_recipient(BOB) for _ in range(20)))
+        verdicts = await asyncio.gather(*(policy.lookup(BOB) for _ in range(20)))
         nobody = EmailAddress.hosted("nobody@example.test")
-        refusals = await asyncio.gather(*(policy.check_recipient(nobody) for _ in range(5)))
+        refusals = await asyncio.gather(*(policy.lookup(nobody) for _ in range(5)))
     finally:
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)
     assert all(isinstance(v, Accept) for v in verdicts)

@@ -64,7 +64,7 @@ async def test_a_customers_new_domain_is_pending_and_receives_nothing(runtime: R
     assert len(domain.verification_token) == 32
     policy = InboundPolicy(runtime.units)
     # Hosted user with a mailbox, yet refused like any domain mailhost does not host.
-    assert await policy.check_recipient(CEO) == Refuse(Reason.RELAY_DENIED, str(CEO))
+    assert await policy.lookup(CEO) == Refuse(Reason.RELAY_DENIED, str(CEO))
     (listed,) = await runtime.services.accounts.domains(acme)
     assert listed.status == "pending"
 
@@ -75,7 +75,7 @@ async def test_a_domain_the_provider_adds_is_verified_at_once(runtime: Runtime) 
     assert (domain.verified, domain.status) == (True, "verified")
     await runtime.services.users.add_user(OP, CEO, PW)
     await runtime.services.users.add_mailbox(OP, CEO, None)
-    assert isinstance(await InboundPolicy(runtime.units).check_recipient(CEO), Accept)
+    assert isinstance(await InboundPolicy(runtime.units).lookup(CEO), Accept)
 
 
 async def test_verify_finds_the_published_token_and_the_domain_receives(
@@ -84,7 +84,7 @@ async def test_verify_finds_the_published_token_and_the_domain_receives(
     acme, _ = await customers(runtime)
     domain = await pending_domain(runtime, acme)
     policy = InboundPolicy(runtime.units)
-    assert isinstance(await policy.check_recipient(CEO), Refuse)
+    assert isinstance(await policy.lookup(CEO), Refuse)
     nameserver.publish_txt(
         "owned.test", "v=spf1 -all", f"mailhost-verification={domain.verification_token}"
     )
@@ -92,7 +92,7 @@ async def test_verify_finds_the_published_token_and_the_domain_receives(
     assert (verified.verified, verified.status) == (True, "verified")
     assert (await runtime.services.accounts.domain(acme, OWNED)).verified
     # Refusals are never cached: the very next RCPT is accepted.
-    assert isinstance(await policy.check_recipient(CEO), Accept)
+    assert isinstance(await policy.lookup(CEO), Accept)
     (entry, *_) = await runtime.web_access.audit.entries(OP, 10)
     assert (entry.action, entry.target, entry.actor) == ("domain.verify", "owned.test", str(acme))
 
@@ -168,7 +168,7 @@ async def test_only_the_provider_marks_a_domain_verified_without_its_proof(
     )
     trusted = await runtime.services.accounts.trust_domain(OP, OWNED)
     assert trusted.verified
-    assert isinstance(await InboundPolicy(runtime.units).check_recipient(CEO), Accept)
+    assert isinstance(await InboundPolicy(runtime.units).lookup(CEO), Accept)
     (entry, *_) = await runtime.web_access.audit.entries(OP, 10)
     assert (entry.action, entry.target) == ("domain.trust", "owned.test")
 

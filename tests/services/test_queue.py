@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailhost.errors import NotFound, NotPermitted, TemporaryFailure
+from mailhost.errors import NotFound, NotPermitted
 from mailhost.interfaces import Deferred, DeliveryQueue, Failed, Relayed
 from mailhost.model.actors import CustomerActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.runtime import Runtime
 from mailhost.storage.database.engine import create_engine, session_factory
 from mailhost.storage.database.queue import DEFAULT_LEASE, SqlDeliveryQueue
+from tests.envelopes import queue_mail
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -91,7 +92,7 @@ async def test_final_outcomes_remove_the_row_and_are_logged(runtime: Runtime) ->
     assert await runtime.queue.record(b, Failed("550 5.1.1 no such user"), T0)
     assert await runtime.queue.pending(message_id) == 0
     assert await runtime.queue.queued(10) == []
-    log = await runtime.services.delivery.delivery_log(OP)
+    log = await runtime.services.mail_queue.delivery_log(OP)
     assert [(e.recipient, e.status, e.remote_reply) for e in log] == [
         ("b@remote.test", "failed", "550 5.1.1 no such user"),
         ("a@remote.test", "delivered", "250 2.0.0 ok"),
@@ -136,10 +137,11 @@ async def test_concurrent_claims_never_share_a_row(
     assert mine and theirs
 
 
-async def test_submit_stores_local_copies_and_queues_remote_recipients(runtime: Runtime) -> None:
+async def test_accept_stores_local_copies_and_queues_remote_recipients(runtime: Runtime) -> None:
     customer_id = await hosted(runtime)
     message = b"From: bob@example.com\r\nSubject: out\r\n\r\nhi\r\n"
-    queue_id = await runtime.services.delivery.submit(
+    queue_id = await queue_mail(
+        runtime,
         "bob@example.com",
         [addr("alice@remote.test"), addr("bob@example.com"), addr("carol@far.test")],
         message,
@@ -147,7 +149,7 @@ async def test_submit_stores_local_copies_and_queues_remote_recipients(runtime: 
         None,
     )
     assert await runtime.spool.read(queue_id) == message
-    queued = await runtime.services.delivery.queued(OP)
+    queued = await runtime.services.mail_queue.queued(OP)
     assert [(d.recipient, d.message_id, d.customer_id) for d in queued] == [
         ("alice@remote.test", queue_id, customer_id),
         ("carol@far.test", queue_id, customer_id),
@@ -155,30 +157,17 @@ async def test_submit_stores_local_copies_and_queues_remote_recipients(runtime: 
     assert queued[0].expires_at - queued[0].created_at == timedelta(hours=120)
     (box,) = await runtime.services.users.mailboxes(OP, DomainName.parse("example.com"))
     (stored,) = await runtime.store.list(box.ref)
-    assert stored.size == len(message)
-
-
-async def test_submit_to_a_hosted_address_without_mailbox_stores_nothing(
-    runtime: Runtime,
-) -> None:
-    customer_id = await hosted(runtime)
-    await runtime.services.users.add_user(OP, addr("nobox@example.com"), PW)
-    with pytest.raises(TemporaryFailure) as caught:
-        await runtime.services.delivery.submit(
-            "bob@example.com",
-            [addr("alice@remote.test"), addr("nobox@example.com")],
-            b"Subject: x\r\n\r\n",
-            customer_id,
-            None,
-        )
-    assert caught.value.message == "cannot deliver to nobox@example.com now: no_mailbox"
-    assert await runtime.services.delivery.queued(OP) == []
-    assert await runtime.spool.ids() == []
+    copy = b"".join([chunk async for chunk in runtime.store.read(box.ref, stored.uid)])
+    # RFC 5321 §4.4: the final delivery's trace, then the message as sent; the relayed
+    # copy (the spool's) carries no Return-Path: the next hop adds its own.
+    trace = b"Return-Path: <bob@example.com>\r\nDelivered-To: bob@example.com\r\n"
+    assert copy == trace + message
+    assert stored.size == len(copy)
 
 
 async def test_outbox_queues_remote_recipients_with_the_given_sender(runtime: Runtime) -> None:
     await runtime.services.delivery.send("", [addr("alice@remote.test")], b"Subject: n\r\n\r\n")
-    (row,) = await runtime.services.delivery.queued(OP)
+    (row,) = await runtime.services.mail_queue.queued(OP)
     assert (row.sender, row.recipient, row.customer_id) == ("", "alice@remote.test", None)
 
 
@@ -188,7 +177,7 @@ async def test_operator_retries_and_deletes_queued_mail(runtime: Runtime) -> Non
     far = datetime.now(UTC) + timedelta(days=1)
     await runtime.queue.record(a, Deferred("421 busy", far), T0)
     await runtime.queue.record(b, Deferred("421 busy", far), T0)
-    delivery = runtime.services.delivery
+    delivery = runtime.services.mail_queue
     assert await delivery.retry(OP, a.id) == 1
     due = await runtime.queue.claim_due(datetime.now(UTC) + timedelta(seconds=1), 10)
     assert [d.id for d in due] == [a.id]
@@ -203,7 +192,7 @@ async def test_operator_retries_and_deletes_queued_mail(runtime: Runtime) -> Non
 
 
 async def test_unknown_queue_ids_and_other_actors_are_refused(runtime: Runtime) -> None:
-    delivery = runtime.services.delivery
+    delivery = runtime.services.mail_queue
     with pytest.raises(NotFound, match="no queued delivery 999"):
         await delivery.retry(OP, 999)
     with pytest.raises(NotFound, match="no queued delivery 999"):

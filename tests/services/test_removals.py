@@ -23,6 +23,7 @@ from mailhost.storage.database.engine import session_factory
 from mailhost.storage.database.removals import PendingFile, SqlRemovalJournal
 from mailhost.tls.authority import CertificateAuthority
 from tests.conftest import cheap_passwords
+from tests.envelopes import queue_mail
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -160,9 +161,7 @@ async def test_a_removed_domains_dkim_keys_are_gone_and_a_new_domain_gets_new_on
 async def _queue_from(rt: Runtime, domain: DomainName) -> str:
     found = await rt.services.accounts.domain(OP, domain)
     remote = [EmailAddress.parse("far@remote.test")]
-    return await rt.services.delivery.submit(
-        f"zed@{domain.ascii}", remote, MESSAGE, found.customer_id, found.id
-    )
+    return await queue_mail(rt, f"zed@{domain.ascii}", remote, MESSAGE, found.customer_id, found.id)
 
 
 async def test_queued_mail_and_spool_files_of_a_removed_domain_or_customer_go_with_it(

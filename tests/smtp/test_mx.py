@@ -28,9 +28,9 @@ from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import MailboxRecord
 from mailhost.runtime import Runtime
-from mailhost.smtp.handler import sender_syntax_ok
 from mailhost.smtp.headers import first_bare_line_ending
-from mailhost.smtp.listeners import EsmtpProtocol, MxDependencies, start_mx_server
+from mailhost.smtp.listeners import EsmtpProtocol, start_mx_server
+from mailhost.smtp.session import SessionDependencies, sender_syntax_ok
 from mailhost.tls.authority import CertificateAuthority
 from mailhost.tls.contexts import CertificateStore, client_context
 
@@ -42,7 +42,7 @@ BOB = EmailAddress.hosted("bob@example.com")
 CAROL = EmailAddress.hosted("carol@example.com")  # quota of 1000 bytes
 NOBOX = EmailAddress.hosted("nobox@example.com")  # a user without a mailbox
 MAX_SIZE = 10_000
-QUEUED = re.compile(r"250 2\.0\.0 Ok: queued as (?P<id>[0-9A-F]{12})")
+QUEUED = re.compile(r"250 2\.0\.0 Ok: queued as (?P<id>[0-9a-f]{8,16}-[0-9a-f]{16})")
 MESSAGE = (
     b"From: Alice <alice@remote.test>\r\n"
     b"To: Bob <bob@example.com>\r\n"
@@ -146,7 +146,8 @@ async def start_mx(hosted: Runtime) -> AsyncIterator[StartMx]:
         ssl_context: ssl.SSLContext | None = None,
         idle_timeout: float = 30.0,
     ) -> Mx:
-        deps = MxDependencies(
+        deps = SessionDependencies(
+            service="MX",
             policy=hosted.services.inbound,
             delivery=hosted.services.delivery,
             hostname=HOSTNAME,
@@ -179,9 +180,13 @@ async def stored(runtime: Runtime, address: EmailAddress) -> list[bytes]:
 
 
 def split_trace(message: bytes, content: bytes) -> str:
-    """The Received header the MX put before `content`, unfolded."""
+    """The Received header the MX put before `content`, unfolded, after the final
+    delivery's Return-Path: and Delivered-To: (RFC 5321 §4.4)."""
     assert message.endswith(content)
     header = message[: -len(content)]
+    final = re.match(rb"Return-Path: <[^>\r\n]*>\r\nDelivered-To: [^\r\n]+\r\n", header)
+    assert final is not None, header
+    header = header[final.end() :]
     assert header.startswith(b"Received: ") and header.endswith(b"\r\n")
     assert first_bare_line_ending(header) is None
     return header.decode("ascii").removesuffix("\r\n").replace("\r\n\t", " ")

@@ -27,13 +27,14 @@ from hypothesis import strategies as st
 
 from mailhost.model.actors import CustomerActor, ProviderActor
 from mailhost.model.facilities import SenderScope, SmtpFacilities
+from mailhost.model.message import author_addresses
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
-from mailhost.smtp.headers import author_addresses
-from mailhost.smtp.listeners import SubmissionDependencies, start_submission_server
+from mailhost.smtp.listeners import start_submission_server
+from mailhost.smtp.session import SessionDependencies
 from mailhost.tls.contexts import client_context
 from tests.outbound.conftest import Sink, start_sink
 
@@ -209,7 +210,8 @@ StartSubmission = Callable[..., Awaitable[Submission]]
 @pytest.fixture
 async def submission(hosted: Runtime) -> AsyncIterator[Submission]:
     context = await asyncio.to_thread(hosted.certificates.server_context)
-    deps = SubmissionDependencies(
+    deps = SessionDependencies(
+        service="submission",
         policy=hosted.submission,
         authenticator=hosted.services.authentication,
         delivery=hosted.services.delivery,
@@ -576,7 +578,7 @@ async def test_implicit_tls_submission_sends_and_traces_esmtpsa(
     trace = got.data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n\t", b" ")
     assert re.search(
         rb"Received: from client\.test \(\[127\.0\.0\.1\]\) by mx\.example\.com with ESMTPSA id "
-        rb"[0-9A-F]{12} for <zed@remote\.test>;",
+        rb"[0-9a-f]{8,16}-[0-9a-f]{16} for <zed@remote\.test>;",
         trace,
     )
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope
@@ -65,6 +66,10 @@ class Server:
     env: dict[str, str]
     ports: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
+    # What serve wrote after its banner (stdout and stderr, the log), read as it comes:
+    # a pipe nobody reads would stop the server once its buffer is full.
+    output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def ca_file(self) -> Path:
@@ -93,13 +98,26 @@ class Server:
                 break
         else:
             raise AssertionError("server did not start:\n" + "".join(seen))
+        self.output = []
+        self.reader = threading.Thread(
+            target=_drain, args=(self.process.stdout, self.output), daemon=True
+        )
+        self.reader.start()
+
+    def _collected(self) -> str:
+        """The output after the banner; call once the process has ended."""
+        if self.reader is not None:
+            self.reader.join(15)
+            self.reader = None
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        return "".join(self.output)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
-        if self.process is not None and self.process.stdout is not None:
-            self.process.stdout.close()
+        self._collected()
         self.process = None
 
     def stop(self) -> str:
@@ -112,10 +130,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        output = ""
-        if self.process.stdout is not None:
-            output = self.process.stdout.read()
-            self.process.stdout.close()
+        output = self._collected()
         self.process = None
         return output
 
@@ -126,6 +141,11 @@ class Server:
         found = list((self.data_dir / "mail" / domain).glob(f"{local}.{'[0-9a-f]' * 32}"))
         assert len(found) <= 1, found
         return found[0] if found else self.data_dir / "mail" / domain / f"{local}.none-yet"
+
+
+def _drain(stream: IO[str], into: list[str]) -> None:
+    for line in stream:
+        into.append(line)
 
 
 async def _populate(data_dir: Path, env: dict[str, str]) -> None:

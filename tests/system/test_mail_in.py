@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import poplib
+import re
 import smtplib
 import socket
 import ssl
@@ -19,10 +20,17 @@ from tests.system.conftest import PASSWORD, Pop3sClient, Server, stls
 MAIL_HOST = "mail.example.test"
 
 
+FINAL_TRACE = re.compile(rb"Return-Path: <(?P<sender>[^>\r\n]*)>\r\nDelivered-To: (?P<to>\S+)\r\n")
+
+
 def body_of(message: bytes) -> bytes:
-    """The message as sent: our Received header is the only thing added in front."""
+    """The message as sent: the final delivery's Return-Path: and Delivered-To: and our
+    Received header are the only things added in front."""
+    final = FINAL_TRACE.match(message)
+    assert final is not None, message[:200]
+    message = message[final.end() :]
     assert message.startswith(b"Received: from ")
-    end = message.index(b"\r\n", message.index(b"; "))
+    end = message.index(b"\r\n")
     # The Received header may be folded; skip its continuation lines.
     while message[end + 2 : end + 3] in (b" ", b"\t"):
         end = message.index(b"\r\n", end + 2)
@@ -345,3 +353,61 @@ def test_database_and_disk_agree_and_recount_repairs_drift(server: Server) -> No
     assert repaired["on_disk"] == _disk_usage(server, "bob@example.test")
     assert repaired["repaired"] is True
     assert _mailbox_json(server)["bob@example.test"] == _disk_usage(server, "bob@example.test")
+
+
+def test_final_delivery_starts_with_return_path_and_delivered_to(server: Server) -> None:
+    # RFC 5321 §4.4: the delivering server records the envelope sender, on the MX
+    # and on submission alike; the null sender stays <>.
+    send(server, "bob@example.test", sample("mx", b"hi\r\n"), sender="Someone@Remote.test")
+    send(server, "bob@example.test", sample("bounce", b"hi\r\n"), sender="")
+    with smtplib.SMTP("127.0.0.1", server.ports["Submission"], timeout=30) as smtp:
+        smtp.ehlo("client.test")
+        smtp._host = MAIL_HOST  # smtplib checks the certificate against the connect() host
+        smtp.starttls(context=server.tls())
+        smtp.login("alice@example.test", PASSWORD)
+        own = sample("sub", b"hi\r\n").replace(b"someone@remote.test", b"alice@example.test")
+        smtp.sendmail("alice@example.test", ["BOB@example.test"], own)
+    client = pop3s(server)
+    try:
+        got = retrieve_all(client)
+    finally:
+        client.quit()
+    traces = [FINAL_TRACE.match(m) for m in got]
+    assert [(m.group("sender"), m.group("to")) for m in traces if m] == [
+        (b"Someone@Remote.test", b"bob@example.test"),
+        (b"", b"bob@example.test"),
+        (b"alice@example.test", b"bob@example.test"),
+    ]
+    assert [m.count(b"Return-Path:") for m in got] == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("rcpt", "data", "reply"),
+    [
+        ("full@example.test", b"Subject: x\r\n\r\nx\r\n", "552 5.2.2"),
+        ("nobody@example.test", b"Subject: x\r\n\r\nx\r\n", "550 5.1.1"),
+        ("nobox@example.test", b"Subject: x\r\n\r\nx\r\n", "550 5.1.1"),
+        ("tiny@example.test", b"Subject: x\r\n\r\n" + (b"y" * 78 + b"\r\n") * 60, "552 5.2.2"),
+    ],
+    ids=["full", "unknown", "no-mailbox", "would-overflow"],
+)
+def test_the_same_refusal_gets_the_same_reply_on_mx_and_submission(
+    server: Server, rcpt: str, data: bytes, reply: str
+) -> None:
+    """One pipeline: a hosted recipient is refused alike whoever sends."""
+    answers: list[str] = []
+    for port, login in ((server.ports["MX (SMTP)"], False), (server.ports["Submission"], True)):
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo("client.test")
+            smtp._host = MAIL_HOST
+            smtp.starttls(context=server.tls())
+            smtp.ehlo("client.test")
+            if login:
+                smtp.login("alice@example.test", PASSWORD)
+            assert smtp.mail("alice@example.test")[0] == 250
+            code, text = smtp.rcpt(rcpt)
+            if code == 250:
+                code, text = smtp.data(data)
+            answers.append(f"{code} {text.decode()}")
+    assert answers[0].startswith(reply), answers
+    assert answers[0] == answers[1]

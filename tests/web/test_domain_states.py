@@ -208,13 +208,13 @@ async def test_api_disabled_customer_gets_no_mail_and_no_logins_until_enabled(
     bob = EmailAddress.hosted("bob@b.example")
     client_info = ClientInfo("127.0.0.9", "test")
     await provider.ok("PATCH", "/customers/other", {"enabled": False})
-    assert await policy.check_recipient(bob) == Refuse(Reason.TENANT_DISABLED, str(bob))
+    assert await policy.lookup(bob) == Refuse(Reason.TENANT_DISABLED, str(bob))
     assert (await theirs.call("GET", "/me")).status_code == 401
     refused = await rt.web_access.logins.login("user", str(bob), PW, client_info)
     assert isinstance(refused, BadCredentials)
     # The other tenant goes on as before.
-    assert isinstance(await policy.check_recipient(EmailAddress.hosted("alice@a.example")), Accept)
+    assert isinstance(await policy.lookup(EmailAddress.hosted("alice@a.example")), Accept)
     await provider.ok("PATCH", "/customers/other", {"enabled": True})
-    assert isinstance(await policy.check_recipient(bob), Accept)
+    assert isinstance(await policy.lookup(bob), Accept)
     assert (await theirs.ok("GET", "/me"))["kind"] == "customer"
     assert isinstance(await rt.web_access.logins.login("user", str(bob), PW, client_info), Login)

@@ -11,7 +11,7 @@ from mailhost.cli.render import done, show, size_text
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
-from mailhost.services.delivery import Recount
+from mailhost.services.mailbox_usage import Recount
 
 app = typer.Typer(help="POP3 mailboxes.", no_args_is_help=True)
 
@@ -70,7 +70,7 @@ def recount(
 
     async def work(rt: Runtime) -> list[Recount]:
         boxes = await rt.services.users.mailboxes(OPERATOR, name)
-        return await rt.services.delivery.recount(boxes)
+        return await rt.services.mailbox_usage.recount(boxes)
 
     results = with_runtime(ctx, work)
     rows = [

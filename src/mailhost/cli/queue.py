@@ -20,7 +20,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON")]
 @app.command("list")
 def list_(ctx: typer.Context, json: Json = False) -> None:
     """Recipients still waiting for delivery, oldest first."""
-    queued = with_runtime(ctx, lambda rt: rt.services.delivery.queued(OPERATOR))
+    queued = with_runtime(ctx, lambda rt: rt.services.mail_queue.queued(OPERATOR))
     rows = [
         {
             "id": d.id,
@@ -47,7 +47,7 @@ def retry(
     """Try a queued recipient (or all of them) again now."""
     if (delivery_id is None) == (not all_):
         raise InvalidInput("give a queue id or --all (not both)")
-    count = with_runtime(ctx, lambda rt: rt.services.delivery.retry(OPERATOR, delivery_id))
+    count = with_runtime(ctx, lambda rt: rt.services.mail_queue.retry(OPERATOR, delivery_id))
     done(f"{count} queued deliver{'y' if count == 1 else 'ies'} due now")
 
 
@@ -57,7 +57,7 @@ def delete(
     delivery_id: Annotated[int, typer.Argument(help="Queue id (from `queue list`)")],
 ) -> None:
     """Drop a queued recipient without a bounce; the delivery log records it."""
-    removed = with_runtime(ctx, lambda rt: rt.services.delivery.delete(OPERATOR, delivery_id))
+    removed = with_runtime(ctx, lambda rt: rt.services.mail_queue.delete(OPERATOR, delivery_id))
     done(f"deleted queued delivery {removed.id} to {removed.recipient}")
 
 
@@ -68,7 +68,7 @@ def log(
     json: Json = False,
 ) -> None:
     """Delivery attempts and their outcomes, newest first."""
-    entries = with_runtime(ctx, lambda rt: rt.services.delivery.delivery_log(OPERATOR, limit))
+    entries = with_runtime(ctx, lambda rt: rt.services.mail_queue.delivery_log(OPERATOR, limit))
     rows = [
         {
             "at": e.at.isoformat(timespec="seconds"),

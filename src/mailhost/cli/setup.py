@@ -13,6 +13,7 @@ import typer
 
 from mailhost.cli.context import CONFIG_NAME, OPERATOR, settings_for, state
 from mailhost.cli.render import done
+from mailhost.logs import configure as configure_logging
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
@@ -103,6 +104,8 @@ def serve(ctx: typer.Context, data_dir: DataDirOption = None) -> None:
     """Migrate the database and run every enabled server until interrupted."""
     directory = _data_dir(ctx, data_dir)
     settings = settings_for(directory)
+    # Only the server logs: other commands print their own output and nothing more.
+    configure_logging(settings.log)
     _make_private(settings)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 

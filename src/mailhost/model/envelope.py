@@ -1,23 +1,20 @@
-"""What the SMTP edge tells the rules, and what the rules answer."""
+"""One SMTP transaction as a value: what the edge tells the rules, and what the rules answer.
+
+The MX and submission run the same transaction (smtp/session.py); only their
+policy differs. The policy answers each step with a verdict, the envelope
+collects the verdicts, and delivery acts on the envelope at DATA without
+asking again.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+import time
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from mailhost.model.records import MailboxRecord
-
-
-class Listener(StrEnum):
-    MX = "mx"
-    SUBMISSION = "submission"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionFacts:
-    listener: Listener
-    peer: str
-    tls: bool
+from mailhost.model.names import EmailAddress
+from mailhost.model.records import LoginRecord, MailboxRecord
 
 
 class Reason(StrEnum):
@@ -42,7 +39,16 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Accept:
+    """Deliver into this hosted mailbox."""
+
     mailbox: MailboxRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Queue for delivery to this address outside our hosted domains."""
+
+    address: EmailAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,4 +60,54 @@ class Refuse:
     limit: str = ""
 
 
-Verdict = Accept | Refuse
+Verdict = Accept | Relay | Refuse
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """What the policies know of the SMTP session: who connected, and who logged in."""
+
+    ip: str | None
+    helo: str | None
+    tls: bool
+    login: LoginRecord | None = None
+    # Tells connections apart, for what a policy remembers of one (never reused in a process).
+    connection: int = 0
+
+
+def new_message_id() -> str:
+    """The one id of a message: in its trace header, the 250 reply, the spool, the logs.
+
+    Seconds then 64 random bits: unique enough for a spool file name (written with
+    O_EXCL), and no secret, so no system call per message for it.
+    """
+    return f"{int(time.time()):x}-{random.getrandbits(64):016x}"
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One MAIL ... DATA: its sender, id, and the recipients the policy accepted so far.
+
+    The ids are the sending user's (submission): relayed mail is held while its
+    customer or domain is disabled, and `reserved_hour` is the slot of that
+    user's hourly limit the message took, given back if it is not accepted.
+    """
+
+    sender: str  # "" for the null sender
+    id: str = field(default_factory=new_message_id)
+    recipients: list[EmailAddress] = field(default_factory=list)
+    mailboxes: list[MailboxRecord] = field(default_factory=list)
+    relayed: list[EmailAddress] = field(default_factory=list)
+    user_id: int | None = None
+    customer_id: int | None = None
+    domain_id: int | None = None
+    reserved_hour: str | None = None
+
+    def add(self, recipient: EmailAddress, verdict: Accept | Relay) -> None:
+        if recipient in self.recipients:  # named twice, delivered once
+            return
+        self.recipients.append(recipient)
+        if isinstance(verdict, Accept):
+            self.mailboxes.append(verdict.mailbox)
+        else:
+            self.relayed.append(verdict.address)

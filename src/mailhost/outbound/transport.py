@@ -40,6 +40,7 @@ class Reply:
     code: int
     text: str
     host: str = ""  # the server that said it; "" when no server was reached
+    port: int = 0
 
     @property
     def ok(self) -> bool:
@@ -48,6 +49,14 @@ class Reply:
     @property
     def permanent(self) -> bool:
         return self.code >= 500
+
+    @property
+    def relay(self) -> str:
+        """`host:port` of the server that said it, or "none" (as Postfix logs it)."""
+        if not self.host:
+            return "none"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def __str__(self) -> str:
         # Multi-line replies arrive joined with "\n"; one line is what logs and DSNs carry.
@@ -108,7 +117,8 @@ class SmtpTransport:
                 client.close()
                 # Possibly after DATA was sent: a retry may duplicate, which RFC 5321
                 # §6.1 prefers to losing the message.
-                lost = Reply(451, f"4.4.2 connection to {hop.host} lost: {_why(exc)}", hop.host)
+                why = _why(exc)
+                lost = Reply(451, f"4.4.2 connection to {hop.host} lost: {why}", hop.host, hop.port)
                 return dict.fromkeys(recipients, lost)
             self._checkin(hop, client)
             return replies
@@ -231,7 +241,7 @@ async def _transaction(
         await client.mail(sender, options=options)
     except SMTPResponseException as exc:
         await client.rset()
-        return dict.fromkeys(recipients, Reply(exc.code, exc.message, hop.host))
+        return dict.fromkeys(recipients, Reply(exc.code, exc.message, hop.host, hop.port))
     replies: dict[str, Reply] = {}
     accepted: list[str] = []
     for recipient in recipients:
@@ -239,15 +249,15 @@ async def _transaction(
             await client.rcpt(recipient)
             accepted.append(recipient)
         except SMTPRecipientRefused as exc:
-            replies[recipient] = Reply(exc.code, exc.message, hop.host)
+            replies[recipient] = Reply(exc.code, exc.message, hop.host, hop.port)
     if not accepted:
         await client.rset()
         return replies
     try:
         done = await client.data(message)
-        final = Reply(done.code, done.message, hop.host)
+        final = Reply(done.code, done.message, hop.host, hop.port)
     except SMTPResponseException as exc:
-        final = Reply(exc.code, exc.message, hop.host)
+        final = Reply(exc.code, exc.message, hop.host, hop.port)
     replies.update(dict.fromkeys(accepted, final))
     return replies
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from mailhost.errors import InvalidAddress
 from mailhost.interfaces import (
@@ -27,6 +28,7 @@ from mailhost.interfaces import (
     Relayed,
     Spool,
 )
+from mailhost.logs import event
 from mailhost.model.names import EmailAddress
 from mailhost.outbound.bounces import FailedRecipient, compose_dsn, should_bounce
 from mailhost.outbound.dkim import DkimKeyring
@@ -53,11 +55,25 @@ def backoff(base: timedelta, attempts: int) -> timedelta:
     return min(base * (1 << exponent), MAX_BACKOFF)
 
 
+# The status of a delivery line in the log, in Postfix's words.
+Status = Literal["sent", "deferred", "bounced", "expired"]
+
+
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     delivery: QueuedDelivery
     result: AttemptResult
-    host: str
+    host: str = ""  # the server that answered (the DSN's Remote-MTA); "" when none did
+    relay: str = "none"  # its host:port, for the log
+    expired: bool = False  # failed because the queue lifetime ran out
+
+    @property
+    def status(self) -> Status:
+        if isinstance(self.result, Relayed):
+            return "sent"
+        if isinstance(self.result, Deferred):
+            return "deferred"
+        return "expired" if self.expired else "bounced"
 
 
 class DeliveryWorker:
@@ -123,15 +139,13 @@ class DeliveryWorker:
         except LookupError:
             log.error("spool file %s is missing; failing its deliveries", rows[0].message_id)
             lost = Failed("554 5.3.0 message body lost from the spool")
-            await self._finish([_Outcome(row, lost, "") for row in rows], b"")
+            await self._finish([_Outcome(row, lost) for row in rows], b"")
             return
         try:
             outcomes = await self._attempt(rows, original, now)
         except Exception:
             log.exception("delivery of %s failed unexpectedly", rows[0].message_id)
-            outcomes = [
-                _Outcome(row, self._deferral(row, "451 4.3.0 local error", now), "") for row in rows
-            ]
+            outcomes = [self._verdict(row, "451 4.3.0 local error", False, now) for row in rows]
         await self._finish(outcomes, original)
 
     async def _attempt(
@@ -143,9 +157,7 @@ class DeliveryWorker:
             try:
                 route = await self._router.route(row.recipient.rpartition("@")[2])
             except RoutingError as exc:
-                outcomes.append(
-                    _Outcome(row, self._verdict(row, exc.reply, exc.permanent, now), "")
-                )
+                outcomes.append(self._verdict(row, exc.reply, exc.permanent, now))
                 continue
             routed.setdefault(_shared(route), []).append(row)
         if not routed:
@@ -166,21 +178,28 @@ class DeliveryWorker:
 
     def _judge(self, row: QueuedDelivery, reply: Reply, now: datetime) -> _Outcome:
         if reply.ok:
-            return _Outcome(row, Relayed(str(reply)), reply.host)
-        return _Outcome(row, self._verdict(row, str(reply), reply.permanent, now), reply.host)
+            return _Outcome(row, Relayed(str(reply)), reply.host, reply.relay)
+        return self._verdict(row, str(reply), reply.permanent, now, reply)
 
     def _verdict(
-        self, row: QueuedDelivery, reply: str, permanent: bool, now: datetime
-    ) -> AttemptResult:
-        return Failed(reply) if permanent else self._deferral(row, reply, now)
-
-    def _deferral(self, row: QueuedDelivery, reply: str, now: datetime) -> AttemptResult:
+        self,
+        row: QueuedDelivery,
+        reply: str,
+        permanent: bool,
+        now: datetime,
+        server: Reply | None = None,
+    ) -> _Outcome:
+        """Fail, defer or (past the queue lifetime) expire `row`; `server` is who said `reply`."""
+        host, relay = (server.host, server.relay) if server is not None else ("", "none")
+        if permanent:
+            return _Outcome(row, Failed(reply), host, relay)
         if now >= row.expires_at:
             hours = (row.expires_at - row.created_at) / timedelta(hours=1)
-            return Failed(f"{reply} (gave up: not delivered within {hours:g} hours)")
+            gave_up = Failed(f"{reply} (gave up: not delivered within {hours:g} hours)")
+            return _Outcome(row, gave_up, host, relay, expired=True)
         retry_at = now + backoff(self._config.retry_base, row.attempts + 1)
         # The last try happens at expiry, not a whole backoff step before it.
-        return Deferred(reply, min(retry_at, row.expires_at))
+        return _Outcome(row, Deferred(reply, min(retry_at, row.expires_at)), host, relay)
 
     async def _count_transfer(
         self, group: Sequence[QueuedDelivery], replies: dict[str, Reply], nbytes: int
@@ -197,12 +216,7 @@ class DeliveryWorker:
             if not await self._queue.record(outcome.delivery, outcome.result, now):
                 log.warning("delivery %s was taken over by another worker", outcome.delivery.id)
                 continue
-            log.info(
-                "%s to %s: %s",
-                outcome.delivery.message_id,
-                outcome.delivery.recipient,
-                outcome.result,
-            )
+            _log_attempt(outcome, now)
             if isinstance(outcome.result, Failed):
                 failed.append(outcome)
         if failed:
@@ -236,6 +250,31 @@ class DeliveryWorker:
             now=now,
         )
         await self._outbox.send("", [sender], dsn)
+        # `id` is the bounced message's: grepping for it shows its whole story. (The DSN's
+        # own queue id is not known here: the Outbox does not return one.)
+        event(
+            log,
+            "bounce",
+            id=first.message_id,
+            to=str(sender),
+            recipients=[outcome.delivery.recipient for outcome in failed],
+        )
+
+
+def _log_attempt(outcome: _Outcome, now: datetime) -> None:
+    """One line per recipient and attempt; `id` is the queue id the 250 reply gave."""
+    row = outcome.delivery
+    event(
+        log,
+        "delivery",
+        id=row.message_id,
+        to=row.recipient,
+        relay=outcome.relay,
+        status=outcome.status,
+        reply=outcome.result.reply,
+        attempt=row.attempts + 1,
+        delay=round((now - row.created_at).total_seconds(), 1),
+    )
 
 
 def _shared(route: Route) -> Route:

@@ -10,23 +10,26 @@ messages per hour (`H<n>`, counted in the database for every node), recipients
 per message (`N<n>`) and message size (`S<size>`); the customer's plan bounds
 the monthly transfer relayed out.
 
-Checks return a `Refuse` or a positive answer; refusing one recipient is a
-normal outcome of a transaction (RFC 5321 §3.3), never an exception.
+The submission PolicyEngine (services/policy.py). Checks return a `Refuse` or
+a positive answer; refusing one recipient is a normal outcome of a transaction
+(RFC 5321 §3.3), never an exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mailhost.errors import InvalidAddress
+from mailhost.errors import InvalidAddress, NotPermitted
 from mailhost.interfaces import SubmissionCounters, UnitOfWorkFactory
-from mailhost.model.envelope import Accept, Reason, Refuse
+from mailhost.model.envelope import Accept, Client, Envelope, Reason, Refuse, Relay, Verdict
 from mailhost.model.facilities import SenderScope, SmtpFacilities
+from mailhost.model.message import author_addresses
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import LoginRecord, PlanRecord, SmtpAccountRecord
-from mailhost.services.inbound_policy import InboundPolicy
+from mailhost.services.inbound_policy import InboundPolicy, room_refusal
 from mailhost.services.transfer_notices import TransferNotices
 from mailhost.services.usage import month_of, utc_now
 
@@ -54,19 +57,10 @@ class Submitter:
         return None if self.account is None else self.account.facilities
 
 
-@dataclass(frozen=True, slots=True)
-class Relay:
-    """The recipient is outside our hosted domains and this submitter may relay to it."""
-
-    address: EmailAddress
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """One message counted against an hourly limit; `hour` None when there is no limit."""
-
-    user_id: int
-    hour: str | None
+# A user sending message after message has the account, plan and transfer read
+# again after this long; the hourly count is still reserved atomically per message.
+SUBMITTER_SECONDS = 10.0
+MAX_CACHED = 10_000
 
 
 def sender_allowed(login: LoginRecord, account: SmtpAccountRecord | None, sender: str) -> bool:
@@ -103,6 +97,8 @@ class SubmissionPolicy:
         self._inbound = inbound
         self._notices = notices
         self._clock = clock
+        # Per connection, as a mail program sends message after message on one.
+        self._submitters: dict[int, tuple[float, Submitter]] = {}
 
     async def submitter(self, login: LoginRecord) -> Submitter:
         """Read the user's SMTP account and the customer's plan and transfer; tell the
@@ -116,12 +112,27 @@ class SubmissionPolicy:
             await self._notices.check(customer, used)
         return Submitter(login, account, None if customer is None else customer.plan, used)
 
+    async def _current(self, client: Client) -> Submitter:
+        """The client's submitter, read again when older than SUBMITTER_SECONDS."""
+        login = client.login
+        if login is None:  # smtp/session.py answers 530 before any mail command
+            raise NotPermitted("submission needs a login")
+        now = time.monotonic()
+        cached = self._submitters.get(client.connection)
+        if cached is None or now - cached[0] > SUBMITTER_SECONDS or cached[1].login != login:
+            if len(self._submitters) >= MAX_CACHED:
+                self._submitters.clear()  # bounded memory; refilled as users send
+            cached = (now, await self.submitter(login))
+            self._submitters[client.connection] = cached
+        return cached[1]
+
     async def check_sender(
-        self, who: Submitter, sender: str, declared_size: int | None
-    ) -> Refuse | None:
+        self, client: Client, sender: str, declared_size: int | None
+    ) -> Envelope | Refuse:
         """MAIL FROM: sender scope, the size announced with SIZE=, and the hourly limit."""
+        who = await self._current(client)
         if not sender_allowed(who.login, who.account, sender):
-            return Refuse(Reason.SENDER_NOT_ALLOWED, who.address, sender)
+            return Refuse(Reason.SENDER_NOT_ALLOWED, who.address, sender or "<>")
         if declared_size is not None:
             refusal = self._size_refusal(who, declared_size)
             if refusal is not None:
@@ -131,19 +142,23 @@ class SubmissionPolicy:
             sent = await self._counters.messages_sent(who.login.user_id, hour_of(self._clock()))
             if sent >= limit:
                 return Refuse(Reason.HOURLY_LIMIT, who.address, str(limit))
-        return None
+        login = who.login
+        return Envelope(
+            sender,
+            user_id=login.user_id,
+            customer_id=login.customer_id,
+            domain_id=login.domain_id,
+        )
 
     async def check_recipient(
-        self, who: Submitter, recipient: EmailAddress, accepted: int
-    ) -> Accept | Relay | Refuse:
-        """RCPT TO: hosted recipients as on the MX; others only with relaying authority.
-
-        `accepted` is how many recipients this transaction has accepted so far.
-        """
+        self, client: Client, envelope: Envelope, recipient: EmailAddress
+    ) -> Verdict:
+        """RCPT TO: hosted recipients as on the MX; others only with relaying authority."""
+        who = await self._current(client)
         most = None if who.facilities is None else who.facilities.max_recipients
-        if most is not None and accepted >= most:
+        if most is not None and len(envelope.recipients) >= most:
             return Refuse(Reason.RECIPIENT_LIMIT, who.address, str(most))
-        verdict = await self._inbound.check_recipient(recipient)
+        verdict = await self._inbound.lookup(recipient)
         if isinstance(verdict, Accept) or verdict.reason is not Reason.RELAY_DENIED:
             return verdict  # a hosted address: delivered, or refused as the MX would
         if who.account is None:
@@ -156,36 +171,43 @@ class SubmissionPolicy:
             return Refuse(Reason.TRANSFER_LIMIT, who.address, name)
         return Relay(recipient)
 
-    def check_message(
-        self, who: Submitter, size: int, authors: Sequence[str] | None
+    async def check_message(
+        self, client: Client, envelope: Envelope, message: bytes
     ) -> Refuse | None:
-        """After DATA: the account's size limit and the From: addresses (None: no From:).
+        """After DATA: the account's size limit, the sender headers, the hosted
+        mailboxes' room (as on the MX), then one message off the hourly limit.
 
         RFC 6409 §8.1 lets a submission server add a missing From:; we pass the
         message on without one, and MAIL FROM was checked already.
         """
-        refusal = self._size_refusal(who, size)
+        who = await self._current(client)
+        refusal = self._size_refusal(who, len(message))
         if refusal is not None:
             return refusal
-        for author in authors or ():
+        for author in author_addresses(message) or ():
             if not sender_allowed(who.login, who.account, author):
                 return Refuse(Reason.SENDER_NOT_ALLOWED, who.address, author)
-        return None
+        refusal = room_refusal(envelope.mailboxes, len(message))
+        if refusal is not None:
+            return refusal
+        return await self._reserve(who, envelope)
 
-    async def reserve(self, who: Submitter) -> Reservation | Refuse:
+    async def _reserve(self, who: Submitter, envelope: Envelope) -> Refuse | None:
         """Count the message against the hourly limit, atomically across connections and nodes."""
         limit = None if who.facilities is None else who.facilities.hourly_limit
         if limit is None:
-            return Reservation(who.login.user_id, None)
+            return None
         hour = hour_of(self._clock())
         if not await self._counters.reserve_message(who.login.user_id, hour, limit):
             return Refuse(Reason.HOURLY_LIMIT, who.address, str(limit))
-        return Reservation(who.login.user_id, hour)
+        envelope.reserved_hour = hour
+        return None
 
-    async def release(self, reservation: Reservation) -> None:
+    async def release(self, envelope: Envelope) -> None:
         """The reserved message was not accepted after all (a temporary failure)."""
-        if reservation.hour is not None:
-            await self._counters.release_message(reservation.user_id, reservation.hour)
+        hour, envelope.reserved_hour = envelope.reserved_hour, None
+        if hour is not None and envelope.user_id is not None:
+            await self._counters.release_message(envelope.user_id, hour)
 
     @staticmethod
     def _size_refusal(who: Submitter, size: int) -> Refuse | None:

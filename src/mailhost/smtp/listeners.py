@@ -5,15 +5,24 @@ loop through `loop.create_server`, one `SMTP` protocol and one handler per
 connection. Limits on every read (RFC 5321 §4.5.3): command lines of 512 octets,
 text lines of 1000 octets (aiosmtpd allows one more for the transparent dot),
 the advertised SIZE for the whole message, and an idle timeout reset by each
-command.
+command, from the greeting on (on the implicit-TLS port the handshake has it too).
+
+Every session is counted in its listener's `Admission` (smtp/admission.py), and
+every reply passes `EsmtpProtocol.push`, which counts the errors (Postfix's
+smtpd_soft/hard_error_limit): from the soft limit on each reply waits, at the
+hard limit the session ends with `421 4.7.0`. Whether a session is in the middle
+of a command is tracked around aiosmtpd's command methods, so that a graceful
+stop lets a message in DATA finish and ends idle sessions with `421 4.3.2`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import AnyStr
@@ -22,8 +31,8 @@ from aiosmtpd.smtp import SMTP
 
 from mailhost.errors import ConfigError
 from mailhost.smtp import replies
-from mailhost.smtp.handler import MxDependencies, MxHandler
-from mailhost.smtp.submission import SubmissionDependencies, SubmissionHandler
+from mailhost.smtp.admission import Admission, SessionLimits, Turnaway
+from mailhost.smtp.session import SessionDependencies, SessionHandler
 
 # RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF;
 # aiosmtpd measures the line without its CRLF.
@@ -34,6 +43,11 @@ AUTH_LINE = 998
 # Greeting text after the host name (RFC 5321 §4.2); no software name or version.
 GREETING = "ESMTP"
 TLS_HANDSHAKE_TIMEOUT = 30.0
+# The kernel queue of connections not yet accepted (Linux caps it at net.core.somaxconn);
+# asyncio's default of 100 drops part of a burst, whose clients then wait for SYN retries.
+LISTEN_BACKLOG = 4096
+
+log = logging.getLogger("mailhost.smtp")
 
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -55,8 +69,12 @@ def _parsed_path(arg: str) -> tuple[str | None, str | None]:
     return addr, rest
 
 
+Command = Callable[[str | None], Awaitable[None]]
+
+
 class EsmtpProtocol(SMTP):
-    """aiosmtpd's SMTP with our replies and limits: enhanced codes throughout, a timeout notice."""
+    """aiosmtpd's SMTP with our replies and limits: enhanced codes throughout, a timeout
+    notice, connection and error limits, and a graceful stop."""
 
     command_size_limit = COMMAND_LINE  # HELO sessions; EHLO ones use the dict below
 
@@ -71,6 +89,7 @@ class EsmtpProtocol(SMTP):
         tls_context: ssl.SSLContext | None,
         require_starttls: bool,
         auth_required: bool,
+        admission: Admission,
         auth_exclude_mechanism: tuple[str, ...] = (),
     ) -> None:
         # aiosmtpd keeps these limits in a class attribute that every new connection
@@ -95,11 +114,114 @@ class EsmtpProtocol(SMTP):
         )
         self._mx_hostname = hostname
         self._mx_verb: str | None = None
+        self._admission = admission
+        self._limits = admission.limits
+        self._admitted = False  # counted in the admission until connection_lost
+        self._turned_away = False  # answered 421 at connect; aiosmtpd never started
+        self._errors = 0  # 4xx and 5xx replies sent in this session
+        self._mid_reply = False  # the first lines of a multi-line reply are out
+        self._busy = False  # a command is under way (for DATA: receiving or storing)
+        self._stopping = False
+        self._hung_up = False  # a 421 went out: nothing more is said
+        # aiosmtpd dispatches commands through this table; wrapped, they tell the
+        # graceful stop whether the session is idle.
+        self._smtp_methods = {
+            verb: self._tracked(method) for verb, method in self._smtp_methods.items()
+        }
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._admitted:  # again after STARTTLS, with the TLS transport
+            super().connection_made(transport)
+            return
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        turnaway = self._admission.admit(self, client)
+        if turnaway is not None:
+            self._turned_away = True
+            self._hang_up(self._turnaway_reply(turnaway, client), transport)
+            return
+        self._admitted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._turned_away:  # aiosmtpd's own clean-up expects a session it never had
+            asyncio.StreamReaderProtocol.connection_lost(self, error)
+            return
+        self._admission.release(self)
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        if self._turned_away:
+            return False
+        return super().eof_received()
+
+    def _turnaway_reply(self, turnaway: Turnaway, client: str) -> str:
+        if turnaway is Turnaway.CLIENT_FULL:
+            return replies.TOO_MANY_CONNECTIONS_FROM.render(
+                hostname=self._mx_hostname, client=client
+            )
+        if turnaway is Turnaway.LISTENER_FULL:
+            return replies.TOO_MANY_CONNECTIONS.render(hostname=self._mx_hostname)
+        return replies.SHUTTING_DOWN.render(hostname=self._mx_hostname)
 
     async def push(self, status: AnyStr) -> None:
+        if self._hung_up:
+            return  # after our 421 nothing more; aiosmtpd may still try to answer
         if isinstance(status, str):
             status = replies.translate(status, self._mx_verb)
+        line = status if isinstance(status, str) else status.decode("ascii", "replace")
+        if not self._mid_reply:
+            # Postfix's error limits: every 4xx/5xx reply counts, and from the soft
+            # limit on every reply (errors or not) waits, so guessing is slow.
+            if line[:1] in ("4", "5"):
+                self._errors += 1
+            if self._errors >= self._limits.soft_error_limit:
+                await asyncio.sleep(self._limits.error_sleep_seconds)
+                if self._hung_up:
+                    return
+        self._mid_reply = line[3:4] == "-"
         await super().push(status)
+        if not self._mid_reply and self._errors >= self._limits.hard_error_limit:
+            log.info("%s: %d errors, disconnected", self._client(), self._errors)
+            self._hang_up(replies.TOO_MANY_ERRORS.render(hostname=self._mx_hostname))
+
+    def _tracked(self, method: Command) -> Command:
+        async def command(arg: str | None) -> None:
+            self._busy = True
+            try:
+                await method(arg)
+            finally:
+                self._busy = False
+                if self._stopping:  # the stop came during this command: now it is answered
+                    self._hang_up(replies.SHUTTING_DOWN.render(hostname=self._mx_hostname))
+
+        return command
+
+    def stop_session(self) -> None:
+        """Say 421 4.3.2 and close: now if idle, else once the command under way is answered."""
+        self._stopping = True
+        if not self._busy:
+            self._hang_up(replies.SHUTTING_DOWN.render(hostname=self._mx_hostname))
+
+    def abort_session(self) -> None:
+        """Close at once: a message not answered yet gets no 250 (the client will retry)."""
+        self._hung_up = True
+        if isinstance(self.transport, asyncio.WriteTransport):
+            self.transport.abort()
+
+    def _hang_up(self, line: str, transport: asyncio.BaseTransport | None = None) -> None:
+        """Send `line` (a 421) and close; RFC 5321 §3.8: the server closes after a 421."""
+        self._hung_up = True
+        transport = transport or self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(line.encode("ascii") + b"\r\n")
+        if transport is not None:
+            # close() sends what is buffered first; connection_lost() then cleans up.
+            transport.close()
+
+    def _client(self) -> str:
+        peer = self.session.peer if self.session is not None else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
     async def smtp_STARTTLS(self, arg: str) -> None:
         # aiosmtpd would start TLS inside TLS after a second STARTTLS, and on the
@@ -145,21 +267,17 @@ class EsmtpProtocol(SMTP):
 
     def _timeout_cb(self) -> None:
         # aiosmtpd's own callback closes silently; RFC 5321 §4.5.3.2 servers say why.
-        transport = self.transport
-        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
-            line = replies.IDLE_TIMEOUT.render(hostname=self._mx_hostname)
-            transport.write(line.encode("ascii") + b"\r\n")
-        if transport is not None:
-            # close() sends what is buffered first; connection_lost() then cleans up.
-            transport.close()
+        self._hang_up(replies.IDLE_TIMEOUT.render(hostname=self._mx_hostname))
 
 
 class MxProtocol(EsmtpProtocol):
     """The MX: no AUTH, no HELP list."""
 
-    def __init__(self, deps: MxDependencies, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, deps: SessionDependencies, loop: asyncio.AbstractEventLoop, admission: Admission
+    ) -> None:
         super().__init__(
-            MxHandler(deps),
+            SessionHandler(deps),
             loop,
             hostname=deps.hostname,
             max_message_size=deps.max_message_size,
@@ -168,6 +286,7 @@ class MxProtocol(EsmtpProtocol):
             # RFC 3207 §4: an MX must accept mail from MTAs that do not use TLS.
             require_starttls=False,
             auth_required=False,
+            admission=admission,
             auth_exclude_mechanism=("LOGIN", "PLAIN"),
         )
 
@@ -189,10 +308,15 @@ class SubmissionProtocol(EsmtpProtocol):
     """
 
     def __init__(
-        self, deps: SubmissionDependencies, loop: asyncio.AbstractEventLoop, *, implicit_tls: bool
+        self,
+        deps: SessionDependencies,
+        loop: asyncio.AbstractEventLoop,
+        admission: Admission,
+        *,
+        implicit_tls: bool,
     ) -> None:
         super().__init__(
-            SubmissionHandler(deps),
+            SessionHandler(deps),
             loop,
             hostname=deps.hostname,
             max_message_size=deps.max_message_size,
@@ -200,6 +324,7 @@ class SubmissionProtocol(EsmtpProtocol):
             tls_context=None if implicit_tls else deps.ssl_context,
             require_starttls=not implicit_tls,
             auth_required=True,
+            admission=admission,
         )
         self.command_size_limits["AUTH"] = AUTH_LINE
         if implicit_tls:
@@ -223,39 +348,63 @@ class SubmissionProtocol(EsmtpProtocol):
 
 
 async def start_submission_server(
-    host: str, port: int, deps: SubmissionDependencies, *, implicit_tls: bool
+    host: str,
+    port: int,
+    deps: SessionDependencies,
+    *,
+    implicit_tls: bool,
+    admission: Admission | None = None,
 ) -> asyncio.Server:
-    """Listen on host:port (0 picks a free port); close the returned server to stop."""
+    """Listen on host:port (0 picks a free port); close the returned server to stop.
+
+    `admission` holds the listener's session limits and live sessions (default: one of
+    its own with Postfix's limits); `admission.stop()` ends the sessions gracefully.
+    """
     where = f"submission listener {host}:{port}"
     if deps.ssl_context is None:
         raise ConfigError(f"{where}: needs a TLS certificate (RFC 8314: no passwords in clear)")
     if deps.max_message_size < 1 or deps.idle_timeout <= 0:
         raise ConfigError(f"{where}: max_message_size and idle_timeout must be positive")
+    if deps.authenticator is None:
+        raise ConfigError(f"{where}: needs an authenticator (RFC 6409 §4.3: AUTH first)")
     loop = asyncio.get_running_loop()
+    sessions = admission if admission is not None else Admission(SessionLimits())
     tls: ssl.SSLContext | None = deps.ssl_context if implicit_tls else None
     return await loop.create_server(
-        lambda: SubmissionProtocol(deps, loop, implicit_tls=implicit_tls),
+        lambda: SubmissionProtocol(deps, loop, sessions, implicit_tls=implicit_tls),
         host,
         port,
         ssl=tls,
-        ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if implicit_tls else None,
+        # Before the greeting there is the handshake: a client idle in it is idle too.
+        ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, deps.idle_timeout) if tls else None,
+        backlog=LISTEN_BACKLOG,
     )
 
 
-async def start_mx_server(host: str, port: int, deps: MxDependencies) -> asyncio.Server:
-    """Listen on host:port (0 picks a free port); close the returned server to stop."""
+async def start_mx_server(
+    host: str, port: int, deps: SessionDependencies, *, admission: Admission | None = None
+) -> asyncio.Server:
+    """Listen on host:port (0 picks a free port); close the returned server to stop.
+
+    `admission` holds the listener's session limits and live sessions (default: one of
+    its own with Postfix's limits); `admission.stop()` ends the sessions gracefully.
+    """
     if deps.max_message_size < 1:
         raise ConfigError(f"MX listener {host}:{port}: max_message_size must be positive")
     if deps.idle_timeout <= 0:
         raise ConfigError(f"MX listener {host}:{port}: idle_timeout must be positive")
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: MxProtocol(deps, loop), host, port)
+    sessions = admission if admission is not None else Admission(SessionLimits())
+    return await loop.create_server(
+        lambda: MxProtocol(deps, loop, sessions), host, port, backlog=LISTEN_BACKLOG
+    )
 
 
 __all__ = [
-    "MxDependencies",
+    "Admission",
     "MxProtocol",
-    "SubmissionDependencies",
+    "SessionDependencies",
+    "SessionLimits",
     "SubmissionProtocol",
     "start_mx_server",
     "start_submission_server",

@@ -97,6 +97,32 @@ TLS_ALREADY_ACTIVE = Reply(
 IDLE_TIMEOUT = Reply(
     421, "4.4.2", "{hostname} Error: timeout exceeded", "RFC 5321 §4.5.3.2; RFC 3463 §3.5 X.4.2"
 )
+# Session limits (smtp/admission.py, smtp/listeners.py); the texts are Postfix's. After
+# a 421 the server closes the connection (RFC 5321 §3.8, §4.2.2 421).
+TOO_MANY_ERRORS = Reply(
+    421,
+    "4.7.0",
+    "{hostname} Error: too many errors",
+    "RFC 5321 §3.8, §4.2.2 421; RFC 3463 §3.8 X.7.0",
+)
+TOO_MANY_CONNECTIONS = Reply(
+    421,
+    "4.7.0",
+    "{hostname} Error: too many connections",
+    "RFC 5321 §3.8, §4.2.2 421; RFC 3463 §3.8 X.7.0",
+)
+TOO_MANY_CONNECTIONS_FROM = Reply(
+    421,
+    "4.7.0",
+    "{hostname} Error: too many connections from {client}",
+    "RFC 5321 §3.8, §4.2.2 421; RFC 3463 §3.8 X.7.0",
+)
+SHUTTING_DOWN = Reply(
+    421,
+    "4.3.2",
+    "{hostname} Service shutting down",
+    "RFC 5321 §3.8, §4.2.2 421; RFC 3463 §3.4 X.3.2",
+)
 COMMAND_LINE_TOO_LONG = Reply(
     500, "5.5.2", "Error: command line too long", "RFC 5321 §4.5.3.1.4, §4.5.3.1.10"
 )

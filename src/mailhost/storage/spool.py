@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
-import time
 from contextlib import suppress
 from pathlib import Path
 
 from mailhost.interfaces import SpoolRef
+from mailhost.model.envelope import new_message_id
 from mailhost.storage.fsync import fsync_dir
 
 _ID = re.compile(r"^[0-9a-f]{8,16}-[0-9a-f]{16}$")
@@ -25,10 +24,6 @@ _ID = re.compile(r"^[0-9a-f]{8,16}-[0-9a-f]{16}$")
 
 class SpoolError(LookupError):
     """No spooled body has this id (never written, or removed after its deliveries)."""
-
-
-def new_message_id() -> str:
-    return f"{int(time.time()):x}-{secrets.token_hex(8)}"
 
 
 class SpoolDirectory:
@@ -43,9 +38,12 @@ class SpoolDirectory:
             raise SpoolError(f"{message_id!r} is not a spool message id")
         return self.root / "msg" / message_id
 
-    async def write(self, message: bytes) -> SpoolRef:
-        """Store the body; the file and its directory entry are fsynced when this returns."""
-        message_id = new_message_id()
+    async def write(self, message: bytes, message_id: str | None = None) -> SpoolRef:
+        """Store the body under `message_id` (a new one if None: the envelope's id, so the
+        trace header, the 250 reply and the logs name it); the file and its directory entry
+        are fsynced when this returns."""
+        message_id = message_id or new_message_id()
+        self.path_of(message_id)  # the id must be one of ours
         await asyncio.to_thread(_store, self.root, message_id, message)
         return SpoolRef(message_id, len(message))
 

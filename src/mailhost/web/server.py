@@ -64,6 +64,10 @@ async def start_web_server(app: ASGIApp, host: str, port: int) -> WebServer:
     config = uvicorn.Config(
         app,
         log_level="warning",
+        # uvicorn's own handlers would write its warnings in a form of their own:
+        # without them they reach the one handler logs.configure installs.
+        log_config=None,
+        access_log=False,
         lifespan="off",
         server_header=False,
         # The client address feeds the login throttle and the scheme the Secure cookie
