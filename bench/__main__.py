@@ -7,7 +7,10 @@ the sink. Submission runs STARTTLS + AUTH PLAIN sessions that each send
 message after message to a domain routed ([delivery] routes) to a counting
 sink in this process; a message counts when it has reached the sink (spooled,
 queued, DKIM-signed and relayed by the worker). BENCH_SECONDS sets the length
-of each run (default 10); BENCH_ONLY=mx,pop3,submission picks runs.
+of each run (default 10); BENCH_ONLY=mx,pop3,submission,idle picks runs.
+The idle run (bench/idle.py) starts a `mailhost serve` of its own, with room
+for 20,000 MX sessions, holds 10,000 idle connections to its MX and measures
+new clients and the server's memory meanwhile.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.idle import IDLE, idle_run, raise_fd_limit
 from bench.load import Rate, Submitter, pop3_retrieve, smtp_load, submission_load
 from bench.sink import serve_counting
 from mailhost.model.actors import ProviderActor
@@ -143,6 +147,55 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
+def _idle_runs(mailhost: list[str], env: dict[str, str]) -> None:
+    """A serve of its own: the memory measured is the idle sessions', not the other runs'."""
+    env = {
+        **env,
+        "MAILHOST_MX_MAX_CONNECTIONS": "20000",
+        "MAILHOST_MX_MAX_CONNECTIONS_PER_CLIENT": "20000",
+    }
+    raise_fd_limit(2 * IDLE)  # before the start: the server inherits it
+    server, ports = _start([*mailhost, "serve"], env)
+    try:
+        print(f"Idle MX connections ({IDLE}, greeted, then silent; MX idle timeout 300 s)")
+        asyncio.run(idle_run(ports["MX (SMTP)"], server.pid))
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+def _throughput_runs(
+    mailhost: list[str],
+    env: dict[str, str],
+    data_dir: Path,
+    relay_sink: socket.socket,
+    only: set[str],
+    seconds: float,
+) -> None:
+    server, ports = _start([*mailhost, "serve"], env)
+    sink, sink_port = _start([sys.executable, "-m", "bench.sink"], env)
+    try:
+        tls = client_context(data_dir / "ca" / "ca.pem")
+        tls.check_hostname = False  # connecting by IP; the chain is still verified
+        if "mx" in only:
+            print("MX delivery (durable: counted after 250, once synced in the Maildir)")
+            asyncio.run(_mx_runs(ports["MX (SMTP)"], sink_port["sink"], seconds))
+        if "pop3" in only:
+            print("POP3 retrieval over TLS (one session, RETR of every message)")
+            for user in USERS:
+                rate = pop3_retrieve(
+                    f"POP3S RETR {user}", ports["POP3S"], tls, f"{user}@example.test", PASSWORD
+                )
+                print(_row(rate), flush=True)
+        if "submission" in only:
+            print("Submission (STARTTLS, AUTH PLAIN, several messages per session)")
+            asyncio.run(_submission_runs(ports["Submission"], relay_sink, tls, seconds))
+    finally:
+        sink.terminate()
+        server.terminate()
+        server.wait(30)
+
+
 def main() -> None:
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
     with tempfile.TemporaryDirectory(prefix="mailhost-bench-") as tmp:
@@ -150,7 +203,7 @@ def main() -> None:
         env = _env(data_dir / "mailhost.db")
         relay_sink = _listening_socket()
         env["MAILHOST_DELIVERY_ROUTES"] = f"{RELAY_DOMAIN}=127.0.0.1:{relay_sink.getsockname()[1]}"
-        only = set(os.environ.get("BENCH_ONLY", "mx,pop3,submission").split(","))
+        only = set(os.environ.get("BENCH_ONLY", "mx,pop3,submission,idle").split(","))
         mailhost = [sys.executable, "-m", "mailhost", "--data-dir", str(data_dir)]
         subprocess.run(
             [*mailhost, "init", "--hostname", "bench.hosting.test"],
@@ -159,34 +212,18 @@ def main() -> None:
             capture_output=True,
         )
         asyncio.run(_populate(data_dir, env))
-        server, ports = _start([*mailhost, "serve"], env)
-        sink, sink_port = _start([sys.executable, "-m", "bench.sink"], env)
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}; {seconds:.0f} s per run",
+            flush=True,
+        )
         try:
-            print(
-                f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                f"Python {platform.python_version()}; {seconds:.0f} s per run",
-                flush=True,
-            )
-            tls = client_context(data_dir / "ca" / "ca.pem")
-            tls.check_hostname = False  # connecting by IP; the chain is still verified
-            if "mx" in only:
-                print("MX delivery (durable: counted after 250, once synced in the Maildir)")
-                asyncio.run(_mx_runs(ports["MX (SMTP)"], sink_port["sink"], seconds))
-            if "pop3" in only:
-                print("POP3 retrieval over TLS (one session, RETR of every message)")
-                for user in USERS:
-                    rate = pop3_retrieve(
-                        f"POP3S RETR {user}", ports["POP3S"], tls, f"{user}@example.test", PASSWORD
-                    )
-                    print(_row(rate), flush=True)
-            if "submission" in only:
-                print("Submission (STARTTLS, AUTH PLAIN, several messages per session)")
-                asyncio.run(_submission_runs(ports["Submission"], relay_sink, tls, seconds))
+            if only & {"mx", "pop3", "submission"}:
+                _throughput_runs(mailhost, env, data_dir, relay_sink, only, seconds)
+            if "idle" in only:
+                _idle_runs(mailhost, env)
         finally:
             relay_sink.close()
-            sink.terminate()
-            server.terminate()
-            server.wait(30)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from mailhost.smtp.listeners import (
     start_submission_server,
 )
 from mailhost.tls.contexts import client_context
+from tests.smtp import dialogue
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -76,29 +77,8 @@ async def hosted(runtime: Runtime) -> Runtime:
     return runtime
 
 
-@dataclass
-class Dialogue:
-    """One SMTP client connection: send a line, read the reply, check it."""
-
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-
-    async def reply(self) -> list[str]:
-        lines: list[str] = []
-        async with asyncio.timeout(20):
-            while True:
-                raw = await self.reader.readline()
-                if not raw:
-                    raise ConnectionError(f"connection closed after {lines}")
-                lines.append(raw.decode("ascii").removesuffix("\r\n"))
-                if len(lines[-1]) < 4 or lines[-1][3] != "-":
-                    return lines
-
-    async def say(self, command: str, expect: str) -> str:
-        self.writer.write(command.encode("ascii") + b"\r\n")
-        lines = await self.reply()
-        assert lines[-1].startswith(expect), f"{command!r}: expected {expect!r}, got {lines!r}"
-        return lines[-1]
+class Dialogue(dialogue.Dialogue):
+    """A client that also measures how long the server takes to answer."""
 
     async def timed(self, command: str, expect: str) -> float:
         """Seconds from sending `command` to its reply (checked like `say`)."""
@@ -106,12 +86,6 @@ class Dialogue:
         started = loop.time()
         await self.say(command, expect)
         return loop.time() - started
-
-    async def rest(self) -> list[str]:
-        """Every line until the server closes the connection."""
-        async with asyncio.timeout(20):
-            text = await self.reader.read()
-        return text.decode("ascii").splitlines()
 
 
 @dataclass
@@ -134,22 +108,16 @@ class Listener:
                 ssl=self.trust,
                 server_hostname=SERVER_NAME,
             )
-        return Dialogue(reader, writer)
+        return Dialogue(reader, writer, HOSTNAME)
 
     @contextlib.asynccontextmanager
     async def connect(self, client: str = "127.0.0.1") -> AsyncIterator[Dialogue]:
         smtp = await self.open(client)
         try:
-            assert await smtp.reply() == [f"220 {HOSTNAME} ESMTP"]
+            await smtp.greeting()
             yield smtp
         finally:
-            await close(smtp)
-
-
-async def close(smtp: Dialogue) -> None:
-    smtp.writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError):
-        await smtp.writer.wait_closed()
+            await smtp.close()
 
 
 Start = Callable[..., Awaitable[Listener]]
@@ -204,7 +172,7 @@ async def test_guessed_recipients_are_slowed_then_the_session_ends_with_421_4_7_
 ) -> None:
     mx = await start("mx", ERRORS)
     async with mx.connect() as smtp:
-        await smtp.say("EHLO client.test", "250 ")
+        await smtp.ehlo()
         await smtp.say("MAIL FROM:<a@remote.test>", "250 2.1.0")
         for n in (1, 2):
             await smtp.say(f"RCPT TO:<guess{n}@example.com>", "550 5.1.1")
@@ -220,13 +188,11 @@ async def test_guessed_recipients_are_slowed_then_the_session_ends_with_421_4_7_
         assert await smtp.rest() == [f"421 4.7.0 {HOSTNAME} Error: too many errors"]
     # The count is per session: a new connection starts afresh and delivers.
     async with mx.connect() as smtp:
-        await smtp.say("EHLO client.test", "250 ")
+        await smtp.ehlo()
         await smtp.say("MAIL FROM:<a@remote.test>", "250 2.1.0")
         await smtp.say("RCPT TO:<guess7@example.com>", "550 5.1.1")
         await smtp.say("RCPT TO:<bob@example.com>", "250 2.1.5")
-        await smtp.say("DATA", "354 ")
-        smtp.writer.write(MESSAGE + b".\r\n")
-        [line] = await smtp.reply()
+        line = await smtp.data(MESSAGE, "250 2.0.0")
         assert QUEUED.fullmatch(line), line
 
 
@@ -236,7 +202,7 @@ async def test_failed_auth_and_refused_commands_count_as_errors_on_submission(
     submissions = await start("submissions", ERRORS)
     bad = "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHdyb25n"  # alice@example.com, "wrong"
     async with submissions.connect() as smtp:
-        await smtp.say("EHLO client.test", "250 ")
+        await smtp.ehlo()
         await smtp.say(bad, "535 5.7.8")
         await smtp.say("MAIL FROM:<alice@example.com>", "530 5.7.0 Authentication required")
         waits = [await smtp.timed("FROBNICATE", "500 5.5.1")]  # the soft limit
@@ -247,7 +213,7 @@ async def test_failed_auth_and_refused_commands_count_as_errors_on_submission(
         await smtp.say("MAIL FROM:<alice@example.com>", "530 5.7.0")
         assert await smtp.rest() == [f"421 4.7.0 {HOSTNAME} Error: too many errors"]
     async with submissions.connect() as smtp:
-        await smtp.say("EHLO client.test", "250 ")
+        await smtp.ehlo()
         login = "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAGNvcnJlY3QgaG9yc2UgYmF0dGVyeQ=="
         await smtp.say(login, "235 2.7.0")
 
@@ -264,17 +230,17 @@ async def test_connections_over_the_limits_are_turned_away_with_421_4_7_0(
         assert await crowded.rest() == [
             f"421 4.7.0 {HOSTNAME} Error: too many connections from 127.0.0.1"
         ]
-        await close(crowded)
+        await crowded.close()
         await held.enter_async_context(listener.connect("127.0.0.2"))  # the third in all
         full = await listener.open("127.0.0.3")
         assert await full.rest() == [f"421 4.7.0 {HOSTNAME} Error: too many connections"]
-        await close(full)
+        await full.close()
         assert listener.sessions.live == 3
         # A session that ends frees its place, for its client and in all.
         await first.say("QUIT", "221 2.0.0")
         assert await first.rest() == []
         async with listener.connect("127.0.0.1") as again:
-            await again.say("EHLO client.test", "250 ")
+            await again.ehlo()
 
 
 @pytest.mark.parametrize("kind", ["mx", "submission"])
@@ -306,14 +272,14 @@ async def test_a_burst_of_a_thousand_connections_is_all_greeted(start: Start) ->
     async def connect() -> None:
         smtp = await mx.open()
         greeted.append(smtp)
-        assert await smtp.reply() == [f"220 {HOSTNAME} ESMTP"]
+        await smtp.greeting()
 
     try:
         async with asyncio.timeout(120):
             await asyncio.gather(*(connect() for _ in range(1000)))
         assert mx.sessions.live == 1000
     finally:
-        await asyncio.gather(*(close(smtp) for smtp in greeted))
+        await asyncio.gather(*(smtp.close() for smtp in greeted))
 
 
 async def test_stop_lets_data_finish_and_tells_idle_sessions_421_4_3_2(
@@ -321,13 +287,13 @@ async def test_stop_lets_data_finish_and_tells_idle_sessions_421_4_3_2(
 ) -> None:
     mx = await start("mx", SessionLimits())
     async with mx.connect() as sending, mx.connect() as idle:
-        await sending.say("EHLO client.test", "250 ")
+        await sending.ehlo()
         await sending.say("MAIL FROM:<a@remote.test>", "250 2.1.0")
         await sending.say("RCPT TO:<bob@example.com>", "250 2.1.5")
         await sending.say("DATA", "354 ")
         sending.writer.write(MESSAGE[:20])
         await sending.writer.drain()
-        await idle.say("EHLO client.test", "250 ")
+        await idle.ehlo()
         stopping = asyncio.create_task(mx.sessions.stop(grace_seconds=30))
         assert await idle.rest() == [SHUTTING_DOWN]
         sending.writer.write(MESSAGE[20:] + b".\r\n")
@@ -339,7 +305,7 @@ async def test_stop_lets_data_finish_and_tells_idle_sessions_421_4_3_2(
     # Once stopping, the listener admits nobody (the runtime also closed its socket).
     late = await mx.open()
     assert await late.rest() == [SHUTTING_DOWN]
-    await close(late)
+    await late.close()
 
 
 async def test_a_message_still_in_data_when_the_grace_ends_gets_no_250(
@@ -347,7 +313,7 @@ async def test_a_message_still_in_data_when_the_grace_ends_gets_no_250(
 ) -> None:
     mx = await start("mx", SessionLimits())
     async with mx.connect() as sending:
-        await sending.say("EHLO client.test", "250 ")
+        await sending.ehlo()
         await sending.say("MAIL FROM:<a@remote.test>", "250 2.1.0")
         await sending.say("RCPT TO:<bob@example.com>", "250 2.1.5")
         await sending.say("DATA", "354 ")

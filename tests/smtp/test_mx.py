@@ -33,6 +33,7 @@ from mailhost.smtp.listeners import EsmtpProtocol, start_mx_server
 from mailhost.smtp.session import SessionDependencies, sender_syntax_ok
 from mailhost.tls.authority import CertificateAuthority
 from mailhost.tls.contexts import CertificateStore, client_context
+from tests.smtp.dialogue import Dialogue, stuffed
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -54,55 +55,6 @@ MESSAGE = (
 )
 
 
-def stuffed(content: bytes) -> bytes:
-    """RFC 5321 §4.5.2 transparency: a line's leading dot is doubled."""
-    return re.sub(rb"(?m)^\.", b"..", content)
-
-
-@dataclass
-class Dialogue:
-    """One SMTP client connection: send a line, read the reply, check it."""
-
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-
-    async def reply(self) -> list[str]:
-        lines: list[str] = []
-        async with asyncio.timeout(10):
-            while True:
-                raw = await self.reader.readline()
-                if not raw:
-                    raise ConnectionError(f"connection closed after {lines}")
-                lines.append(raw.decode("ascii").removesuffix("\r\n"))
-                if len(lines[-1]) < 4 or lines[-1][3] != "-":
-                    return lines
-
-    async def say(self, command: str, expect: str) -> str:
-        self.writer.write(command.encode("ascii") + b"\r\n")
-        [line] = await self.reply()
-        assert line.startswith(expect), f"{command!r}: expected {expect!r}, got {line!r}"
-        return line
-
-    async def ehlo(self, name: str = "client.test") -> list[str]:
-        self.writer.write(f"EHLO {name}\r\n".encode("ascii"))
-        lines = await self.reply()
-        assert lines[0] == f"250-{HOSTNAME}"
-        return [line[4:] for line in lines[1:]]
-
-    async def data(self, content: bytes, expect: str) -> str:
-        await self.say("DATA", "354 ")
-        self.writer.write(stuffed(content) + b".\r\n")
-        [line] = await self.reply()
-        assert line.startswith(expect), f"DATA: expected {expect!r}, got {line!r}"
-        return line
-
-    async def rest(self) -> list[str]:
-        """Every line until the server closes the connection."""
-        async with asyncio.timeout(10):
-            text = await self.reader.read()
-        return text.decode("ascii").splitlines()
-
-
 @dataclass
 class Mx:
     port: int
@@ -110,14 +62,12 @@ class Mx:
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[Dialogue]:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        smtp = Dialogue(reader, writer)
+        smtp = Dialogue(reader, writer, HOSTNAME)
         try:
-            assert await smtp.reply() == [f"220 {HOSTNAME} ESMTP"]
+            await smtp.greeting()
             yield smtp
         finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            await smtp.close()
 
 
 StartMx = Callable[..., Awaitable[Mx]]

@@ -37,6 +37,7 @@ from mailhost.smtp.listeners import start_submission_server
 from mailhost.smtp.session import SessionDependencies
 from mailhost.tls.contexts import client_context
 from tests.outbound.conftest import Sink, start_sink
+from tests.smtp import dialogue
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -62,11 +63,6 @@ def addr(text: str) -> EmailAddress:
 
 def written_by(author: str, to: str = "zed@remote.test") -> bytes:
     return f"From: {author}\r\nTo: {to}\r\nSubject: s\r\n\r\nbody\r\n".encode()
-
-
-def stuffed(content: bytes) -> bytes:
-    """RFC 5321 §4.5.2 transparency: a line's leading dot is doubled."""
-    return re.sub(rb"(?m)^\.", b"..", content)
 
 
 @pytest.fixture
@@ -117,35 +113,10 @@ async def hosted(runtime: Runtime) -> Runtime:
 
 
 @dataclass
-class Dialogue:
-    """One SMTP client connection: send a line, read the reply, check it."""
+class Dialogue(dialogue.Dialogue):
+    """A submission client: STARTTLS with the test CA, AUTH PLAIN, a whole transaction."""
 
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
     trust: ssl.SSLContext
-
-    async def reply(self) -> list[str]:
-        lines: list[str] = []
-        async with asyncio.timeout(20):
-            while True:
-                raw = await self.reader.readline()
-                if not raw:
-                    raise ConnectionError(f"connection closed after {lines}")
-                lines.append(raw.decode("ascii").removesuffix("\r\n"))
-                if len(lines[-1]) < 4 or lines[-1][3] != "-":
-                    return lines
-
-    async def say(self, command: str, expect: str) -> str:
-        self.writer.write(command.encode("ascii") + b"\r\n")
-        [line] = await self.reply()
-        assert line.startswith(expect), f"{command!r}: expected {expect!r}, got {line!r}"
-        return line
-
-    async def ehlo(self) -> list[str]:
-        self.writer.write(b"EHLO client.test\r\n")
-        lines = await self.reply()
-        assert lines[0] == f"250-{HOSTNAME}"
-        return [line[4:] for line in lines[1:]]
 
     async def starttls(self) -> None:
         await self.say("STARTTLS", "220 2.0.0 Ready to start TLS")
@@ -154,13 +125,6 @@ class Dialogue:
     async def login(self, user: str, password: str = PW, expect: str = "235 2.7.0") -> str:
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         return await self.say(f"AUTH PLAIN {token}", expect)
-
-    async def data(self, content: bytes, expect: str) -> str:
-        await self.say("DATA", "354 ")
-        self.writer.write(stuffed(content) + b".\r\n")
-        [line] = await self.reply()
-        assert line.startswith(expect), f"DATA: expected {expect!r}, got {line!r}"
-        return line
 
     async def send(self, sender: str, recipients: list[str], content: bytes, expect: str) -> str:
         await self.say(f"MAIL FROM:<{sender}>", "250 2.1.0")
@@ -183,14 +147,12 @@ class Submission:
             )
         else:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.starttls_port)
-        smtp = Dialogue(reader, writer, self.trust)
+        smtp = Dialogue(reader, writer, HOSTNAME, self.trust)
         try:
-            assert await smtp.reply() == [f"220 {HOSTNAME} ESMTP"]
+            await smtp.greeting()
             yield smtp
         finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            await smtp.close()
 
     @contextlib.asynccontextmanager
     async def session(self, user: str, *, implicit: bool = False) -> AsyncIterator[Dialogue]:

@@ -59,7 +59,3 @@ class ByteSize:
                 text = f"{Decimal(self.bytes) / factor:.2f}".rstrip("0").rstrip(".")
                 return f"{text}{unit}"
         return f"{self.bytes}B"
-
-
-def format_optional(size: ByteSize | None) -> str:
-    return "unlimited" if size is None else str(size)

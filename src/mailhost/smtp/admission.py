@@ -17,9 +17,11 @@ import collections
 import enum
 import logging
 from dataclasses import dataclass
+from logging import WARNING
 from typing import Protocol
 
 from mailhost.errors import ConfigError
+from mailhost.logs import event
 
 log = logging.getLogger("mailhost.smtp")
 
@@ -86,14 +88,11 @@ class Admission:
         if self._stopping:
             return Turnaway.STOPPING
         if len(self._sessions) >= self.limits.max_connections:
-            log.warning("%s: turned away: %d sessions (max_connections)", client, self.live)
+            event(log, "turned_away", client=client, limit="max_connections", level=WARNING)
             return Turnaway.LISTENER_FULL
         if self._per_client[client] >= self.limits.max_connections_per_client:
-            log.warning(
-                "%s: turned away: %d sessions from this client (max_connections_per_client)",
-                client,
-                self._per_client[client],
-            )
+            limit = "max_connections_per_client"
+            event(log, "turned_away", client=client, limit=limit, level=WARNING)
             return Turnaway.CLIENT_FULL
         self._sessions[session] = client
         self._per_client[client] += 1

@@ -116,12 +116,6 @@ class SqlDirectory:
         rows = await self._session.scalars(select(Plan).order_by(Plan.name))
         return [_plan(row) for row in rows]
 
-    async def customers_on_plan(self, plan_id: int) -> int:
-        count = await self._session.scalar(
-            select(func.count()).select_from(Customer).where(Customer.plan_id == plan_id)
-        )
-        return int(count or 0)
-
     async def add_customer(
         self, login: str, password_hash: str, contact_email: str, plan: PlanRecord
     ) -> CustomerRecord:
