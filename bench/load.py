@@ -122,8 +122,7 @@ async def submission_load(
     """Messages accepted (250 after DATA) in `seconds`, and when sending started.
 
     The sessions log in one after the other first, as clients starting at different
-    times would: logins in flight count against the account's failure limit until
-    they succeed (services/throttle.py).
+    times would (each login is also a row in `login_attempts`, services/throttle.py).
     """
     clients = [await _logged_in(who) for _ in range(connections)]
     counter = [0]

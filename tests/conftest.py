@@ -121,9 +121,17 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+# Login penalties double from 1 s; tests that fail logins on purpose wait this at most.
+TEST_PENALTY_SECONDS = "0.2"
+
+
 @pytest.fixture
 def settings(data_dir: Path, database_url: str) -> Settings:
-    return load_settings(None, data_dir, {"MAILHOST_DATABASE_URL": database_url})
+    environ = {
+        "MAILHOST_DATABASE_URL": database_url,
+        "MAILHOST_AUTH_PENALTY_MAX_SECONDS": TEST_PENALTY_SECONDS,
+    }
+    return load_settings(None, data_dir, environ)
 
 
 @pytest.fixture

@@ -57,9 +57,8 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
     assert settings.delivery.retry_base_seconds == 60
     assert settings.delivery.dkim is True
     assert settings.auth.cache_seconds == 300
-    assert settings.auth.max_failures_per_address == 10
-    assert settings.auth.max_failures_per_account == 5
-    assert settings.auth.failure_window_seconds == 900
+    assert settings.auth.penalty_max_seconds == 15.0
+    assert settings.auth.penalty_window_seconds == 900
 
 
 def test_values_from_the_file(tmp_path: Path) -> None:
@@ -207,6 +206,46 @@ def test_a_bad_environment_value_names_the_variable(
     tmp_path: Path, variable: str, value: str, expected: str
 ) -> None:
     assert config_error(None, tmp_path, {variable: value}).startswith(expected)
+
+
+REMOVED_LOCKOUT_KEYS = (
+    "max_failures_per_address",
+    "max_failures_per_account",
+    "failure_window_seconds",
+)
+
+
+@pytest.mark.parametrize("key", REMOVED_LOCKOUT_KEYS)
+def test_a_removed_lockout_key_in_the_file_says_what_replaced_it(tmp_path: Path, key: str) -> None:
+    path = write_config(tmp_path, f"[auth]\ncache_seconds = 60\n{key} = 5\n")
+
+    assert config_error(path, None, {}) == (
+        f"{path}: [auth] {key} was removed: mailhost now delays failing clients "
+        "([auth] penalty_max_seconds) instead of locking accounts; delete the line"
+    )
+
+
+@pytest.mark.parametrize("key", REMOVED_LOCKOUT_KEYS)
+def test_a_removed_lockout_key_in_the_environment_says_what_replaced_it(
+    tmp_path: Path, key: str
+) -> None:
+    variable = f"MAILHOST_AUTH_{key.upper()}"
+
+    assert config_error(None, tmp_path, {variable: "3"}) == (
+        f"environment {variable}: [auth] {key} was removed: mailhost now delays failing "
+        "clients ([auth] penalty_max_seconds) instead of locking accounts; unset the variable"
+    )
+
+
+def test_penalty_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "[auth]\npenalty_max_seconds = 4\n")
+    environ = {"MAILHOST_AUTH_PENALTY_WINDOW_SECONDS": "60"}
+
+    settings = load_settings(path, None, environ)
+
+    assert (settings.auth.penalty_max_seconds, settings.auth.penalty_window_seconds) == (4.0, 60)
+    message = config_error(None, tmp_path, {"MAILHOST_AUTH_PENALTY_MAX_SECONDS": "-1"})
+    assert message.startswith("environment MAILHOST_AUTH_PENALTY_MAX_SECONDS: must be a number")
 
 
 def test_an_explicit_config_file_must_exist(tmp_path: Path) -> None:

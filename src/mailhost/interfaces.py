@@ -11,20 +11,32 @@ from typing import Literal, Protocol
 
 from mailhost.model.actors import Actor
 from mailhost.model.facilities import SmtpFacilities
-from mailhost.model.logins import AuthOutcome, ClientInfo
+from mailhost.model.logins import (
+    AttemptFacts,
+    AttemptRecord,
+    AuthOutcome,
+    ClientInfo,
+    FailureRun,
+    NoticeDue,
+)
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import (
+    AppPasswordRecord,
+    AppPasswordSecret,
     AuditRecord,
     CustomerRecord,
     DomainRecord,
     LoginRecord,
     MailboxRecord,
     MailboxRef,
+    MailSecrets,
     PlanRecord,
+    PostmasterRecord,
     RecipientRecord,
     SmtpAccountRecord,
+    TwoFactorRecord,
     UserRecord,
 )
 
@@ -75,6 +87,17 @@ class Directory(Protocol):
     async def find_login(self, address: EmailAddress) -> LoginRecord | None: ...
 
 
+class LoginDirectory(Directory, Protocol):
+    """What a user's login checks besides the password (storage/database/unit_of_work.py)."""
+
+    async def mail_secrets(self, user_id: int, prefix: str | None) -> MailSecrets:
+        """Whether two-factor is on, and the user's app passwords starting with `prefix`
+        (none for None)."""
+        ...
+
+    async def app_password_used(self, app_password_id: int, at: datetime, client: str) -> None: ...
+
+
 class AccountDirectory(Directory, Protocol):
     """Plans, customers, domains and users (storage/database/directory.py)."""
 
@@ -120,6 +143,20 @@ class AccountDirectory(Directory, Protocol):
     async def users(self, domain_id: int) -> Sequence[UserRecord]: ...
     async def set_user_password(self, user_id: int, password_hash: str) -> None: ...
     async def remove_user(self, user_id: int) -> None: ...
+
+
+class PostmasterRepository(Protocol):
+    """Where postmaster@ and abuse@ mail goes (storage/database/postmasters.py)."""
+
+    async def of_domain(self, name: DomainName) -> PostmasterRecord | None: ...
+    async def of_server(self) -> str | None: ...
+    async def set(
+        self,
+        domain_id: int,
+        *,
+        address: EmailAddress | Literal["keep"] | None = "keep",
+        abuse_enabled: bool | None = None,
+    ) -> None: ...
 
 
 class FacilityRepository(Protocol):
@@ -175,6 +212,51 @@ class SubmissionCounters(Protocol):
         ...
 
 
+class LoginAttempts(Protocol):
+    """Every login attempt of every service, shared by processes and nodes through the
+    database (storage/database/login_attempts.py); one short transaction per call.
+
+    "Standing" failures are those no later success of the same client on the same
+    account has forgiven.
+    """
+
+    async def failures_from(self, client: str, since: datetime, limit: int) -> FailureRun:
+        """The client's standing failures since `since` (counted up to `limit`)."""
+        ...
+
+    async def failures_of(self, kind: str, account: str, since: datetime, limit: int) -> int:
+        """The account's standing failures since `since`, from any client (up to `limit`)."""
+        ...
+
+    async def record(self, attempt: AttemptFacts) -> None:
+        """Add the attempt (a repeated success may update its previous line); a user's
+        success from a client it never succeeded from, after failures, is marked for a notice."""
+        ...
+
+    async def history(self, kind: str, subject_id: int, limit: int) -> Sequence[AttemptRecord]:
+        """The login's attempts, newest first."""
+        ...
+
+    async def due_notices(self, limit: int) -> Sequence[NoticeDue]: ...
+
+    async def claim_notice(self, attempt_id: int) -> bool:
+        """True for exactly one caller per notice: that one sends it."""
+        ...
+
+    async def wait_for_notices(self, seconds: float) -> None:
+        """Return when this process marked a notice due, or after `seconds`."""
+        ...
+
+    async def prune(self, before: datetime, anonymous_before: datetime, keep: int) -> int:
+        """Forget attempts older than `before`, those naming no login older than
+        `anonymous_before`, and all but the newest `keep` per account older than
+        `anonymous_before`; returns how many went."""
+        ...
+
+    async def notices_wanted(self, user_id: int) -> bool: ...
+    async def want_notices(self, user_id: int, wanted: bool) -> None: ...
+
+
 class AuditLog(Protocol):
     async def record(
         self, actor: str, action: str, target: str, customer_id: int | None, detail: str = ""
@@ -195,6 +277,12 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def web_access(self) -> WebAccessRepository: ...
+    @property
+    def postmasters(self) -> PostmasterRepository: ...
+    @property
+    def two_factor(self) -> TwoFactorRepository: ...
+    @property
+    def app_passwords(self) -> AppPasswordRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
@@ -490,3 +578,56 @@ class WebAccessRepository(Protocol):
     async def use_reset(self, reset_id: int, now: datetime) -> bool: ...
     async def dkim_records(self, domain_id: int) -> Sequence[tuple[str, str]]: ...
     async def queue_counts(self) -> Mapping[str, int]: ...
+
+
+class TwoFactorRepository(Protocol):
+    """Logins' TOTP enrolments and recovery codes (storage/database/two_factor.py).
+
+    A login has at most one enrolment; pending (enabled_at None) until a code confirms it.
+    """
+
+    async def of_login(self, kind: LoginKind, subject_id: int) -> TwoFactorRecord | None: ...
+    async def start(
+        self, kind: LoginKind, subject_id: int, subject: str, secret: str, now: datetime
+    ) -> None:
+        """A pending enrolment in place of any the login had (its codes go with it)."""
+        ...
+
+    async def confirm(
+        self, enrolment_id: int, step: int, now: datetime, digests: Sequence[str]
+    ) -> bool:
+        """Turn it on, with the step of its first code and new recovery codes; False if it
+        was on already."""
+        ...
+
+    async def use_step(self, enrolment_id: int, step: int) -> bool:
+        """Accept a code of time step `step`; False if it or a later step was accepted."""
+        ...
+
+    async def use_recovery_code(self, enrolment_id: int, digest: str, now: datetime) -> bool:
+        """Spend an unused recovery code; False if there is none with that digest."""
+        ...
+
+    async def replace_recovery_codes(self, enrolment_id: int, digests: Sequence[str]) -> None: ...
+    async def remove(self, kind: LoginKind, subject_id: int) -> None: ...
+
+
+class AppPasswordRepository(Protocol):
+    """Domain users' app passwords (storage/database/app_passwords.py); only argon2 hashes."""
+
+    async def add(
+        self,
+        user_id: int,
+        subject: str,
+        name: str,
+        prefix: str,
+        password_hash: str,
+        now: datetime,
+    ) -> AppPasswordRecord:
+        """Raises AlreadyExists if the user has one of that name."""
+        ...
+
+    async def of_user(self, user_id: int) -> Sequence[AppPasswordRecord]: ...
+    async def remove(self, user_id: int, app_password_id: int) -> bool: ...
+    async def secrets(self, user_id: int, prefix: str) -> Sequence[AppPasswordSecret]: ...
+    async def touch(self, app_password_id: int, now: datetime, address: str) -> None: ...

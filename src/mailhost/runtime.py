@@ -33,8 +33,9 @@ from mailhost.services.inbound_policy import InboundPolicy
 from mailhost.services.mail_queue import MailQueueService
 from mailhost.services.mailbox_usage import MailboxUsageService
 from mailhost.services.passwords import Passwords
+from mailhost.services.postmaster import PostmasterService
 from mailhost.services.submission_policy import SubmissionPolicy
-from mailhost.services.throttle import MemoryThrottle
+from mailhost.services.throttle import Penalties
 from mailhost.services.transfer_notices import TransferNotices
 from mailhost.services.usage import UsageService
 from mailhost.services.users import UserService
@@ -48,6 +49,7 @@ from mailhost.smtp.listeners import (
 )
 from mailhost.storage.database.dkim_keys import SqlDkimKeys
 from mailhost.storage.database.engine import create_engine, session_factory
+from mailhost.storage.database.login_attempts import SqlLoginAttempts
 from mailhost.storage.database.migrations import migrate
 from mailhost.storage.database.queue import SqlDeliveryQueue
 from mailhost.storage.database.removals import SqlRemovalJournal
@@ -81,6 +83,7 @@ class Services:
     delivery: DeliveryService
     mail_queue: MailQueueService
     mailbox_usage: MailboxUsageService
+    postmaster: PostmasterService
 
 
 class ListeningServer(Protocol):
@@ -130,12 +133,15 @@ class Runtime:
             issuer,
         )
         self.dns = DnsChecker.from_settings(settings.dns)  # ownership proofs and the DNS page
-        inbound = InboundPolicy(self.units, cache_seconds=RECIPIENT_CACHE_SECONDS)
+        inbound = InboundPolicy(
+            self.units, cache_seconds=RECIPIENT_CACHE_SECONDS, hostname=settings.server.hostname
+        )
         auth = settings.auth
-        throttle = MemoryThrottle(
-            max_failures_per_address=auth.max_failures_per_address,
-            max_failures_per_account=auth.max_failures_per_account,
-            window_seconds=auth.failure_window_seconds,
+        # Shared by every login path and, through the database, by every node.
+        self.penalties = penalties = Penalties(
+            SqlLoginAttempts(session_factory(self.engine)),
+            max_seconds=auth.penalty_max_seconds,
+            window_seconds=auth.penalty_window_seconds,
         )
         self.services = Services(
             accounts=AccountService(
@@ -150,7 +156,7 @@ class Runtime:
             usage=usage,
             passwords=hasher,
             authentication=AuthenticationService(
-                SqlLoginDirectory(self.units), hasher, throttle, cache_seconds=auth.cache_seconds
+                SqlLoginDirectory(self.units), hasher, penalties, cache_seconds=auth.cache_seconds
             ),
             inbound=inbound,
             delivery=DeliveryService(
@@ -164,6 +170,7 @@ class Runtime:
             ),
             mail_queue=MailQueueService(self.queue, self.spool),
             mailbox_usage=MailboxUsageService(self.units, self.store),
+            postmaster=PostmasterService(self.units),
         )
         counters = SqlSubmissionCounters(session_factory(self.engine))
         notices = TransferNotices(
@@ -175,15 +182,17 @@ class Runtime:
         self.web_access = build_web_access(
             self.units,
             hasher,
-            throttle,  # the panel's logins count against the mail servers' throttle
+            penalties,  # the panel's logins and the mail servers' pay for the same failures
             self.services.delivery,
             self.services.authentication,
             settings.server.hostname,
             _client_ports(settings),
+            require_two_factor=auth.require_two_factor,
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._notice_task: asyncio.Task[None] | None = None
         self._tidy_task: asyncio.Task[None] | None = None
+        self._logins_task: asyncio.Task[None] | None = None
 
     def _delivery_worker(self) -> DeliveryWorker:
         delivery = self.settings.delivery
@@ -207,7 +216,8 @@ class Runtime:
         )
 
     def start_worker(self) -> None:
-        """Deliver queued mail, watch transfer usage and tidy files until stop_worker()."""
+        """Deliver queued mail, watch transfer usage, tidy files, send login notices and
+        forget old login attempts until stop_worker()."""
         if self._worker_task is None or self._worker_task.done():
             self._worker_task = asyncio.create_task(self.worker.run(), name="delivery worker")
         if self._notice_task is None or self._notice_task.done():
@@ -215,10 +225,13 @@ class Runtime:
             self._notice_task = asyncio.create_task(watch, name="transfer notices")
         if self._tidy_task is None or self._tidy_task.done():
             self._tidy_task = asyncio.create_task(self.sweeper.run(), name="file sweeper")
+        if self._logins_task is None or self._logins_task.done():
+            watch_logins = self.web_access.history.watch()
+            self._logins_task = asyncio.create_task(watch_logins, name="login history")
 
     async def stop_worker(self) -> None:
-        tasks = (self._worker_task, self._notice_task, self._tidy_task)
-        self._worker_task = self._notice_task = self._tidy_task = None
+        tasks = (self._worker_task, self._notice_task, self._tidy_task, self._logins_task)
+        self._worker_task = self._notice_task = self._tidy_task = self._logins_task = None
         for task in tasks:
             if task is not None:
                 task.cancel()

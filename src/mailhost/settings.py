@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -222,6 +222,30 @@ def _nameservers(value: object) -> tuple[NameServer, ...]:
     return tuple(item if isinstance(item, NameServer) else _nameserver(str(item)) for item in value)
 
 
+LoginKindName = Literal["provider", "customer", "domain", "user"]
+_LOGIN_KINDS: tuple[LoginKindName, ...] = ("provider", "customer", "domain", "user")
+
+
+def _login_kinds(value: object) -> tuple[LoginKindName, ...]:
+    """`["provider", "customer"]` in the file, `provider,customer` in the environment."""
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list | tuple):
+        raise _refuse("login_kinds", 'must be a list such as ["provider", "customer"]')
+    kinds: list[LoginKindName] = []
+    for item in value:
+        kind = next((k for k in _LOGIN_KINDS if k == item), None)
+        if kind is None:
+            raise _refuse(
+                "login_kinds",
+                "must name logins among provider, customer, domain and user (got {got})",
+                got=item,
+            )
+        if kind not in kinds:
+            kinds.append(kind)
+    return tuple(kinds)
+
+
 def _host_or_ip(value: str) -> str | None:
     lowered = value.lower()
     return lowered if host_name_problem(lowered) is None else None
@@ -277,6 +301,7 @@ Seconds = Annotated[float, PlainValidator(_seconds)]
 OptionalSmarthost = Annotated[Smarthost | None, PlainValidator(_smarthost)]
 StaticRoutes = Annotated[dict[str, Smarthost], PlainValidator(_routes)]
 NameServers = Annotated[tuple[NameServer, ...], PlainValidator(_nameservers)]
+LoginKinds = Annotated[tuple[LoginKindName, ...], PlainValidator(_login_kinds)]
 DatabaseUrl = Annotated[str, Strict(), AfterValidator(_database_url)]
 PublicUrl = Annotated[str, Strict(), AfterValidator(_public_url)]
 
@@ -414,12 +439,17 @@ class DnsSettings(_Section):
 
 
 class AuthSettings(_Section):
-    """Login checks: the success cache and the failure throttle."""
+    """Login checks: the success cache and the penalty that slows failing clients."""
 
     cache_seconds: NonNegative = 300
-    max_failures_per_address: Positive = 10
-    max_failures_per_account: Positive = 5
-    failure_window_seconds: Positive = 900
+    # Each recent failure from a client address doubles the wait before its next
+    # answer (0, 1, 2, 4, 8 s, ...) up to this; a correct password is never refused.
+    penalty_max_seconds: Seconds = 15.0
+    # Failures older than this no longer count towards any penalty.
+    penalty_window_seconds: Positive = 900
+    # Panel logins of these kinds must use two-factor (TOTP): one that has not set it
+    # up is shown the set-up page at its next login, before anything else.
+    require_two_factor: LoginKinds = ()
 
 
 class LogFormat(enum.StrEnum):
@@ -477,6 +507,13 @@ def _sections() -> dict[str, type[_Section]]:
 
 _SECTIONS = _sections()
 
+# Keys that existed once: naming them says what to do instead of "unknown key".
+_REMOVED: dict[tuple[str, str], str] = {
+    ("auth", key): "mailhost now delays failing clients ([auth] penalty_max_seconds) "
+    "instead of locking accounts"
+    for key in ("max_failures_per_address", "max_failures_per_account", "failure_window_seconds")
+}
+
 # Defaults that depend on the data directory; `mailhost init` shows them commented out.
 _DERIVED: dict[tuple[str, str], Callable[[Path], object]] = {
     ("server", "data_dir"): lambda data_dir: data_dir,
@@ -501,6 +538,7 @@ def load_settings(
         raw = _read_toml(config_path) if config_path.exists() else {}
     else:
         raw = _read_toml(config_path)
+    _refuse_removed(raw, str(config_path))
     config_dir = config_path.parent.absolute()
     _anchor_paths(raw, config_dir)
     origins = _apply_environment(raw, environ)
@@ -525,6 +563,13 @@ def _read_toml(path: Path) -> Table:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _refuse_removed(raw: Table, label: str) -> None:
+    for (section, key), instead in _REMOVED.items():
+        table = raw.get(section)
+        if isinstance(table, dict) and key in table:
+            raise ConfigError(f"{label}: [{section}] {key} was removed: {instead}; delete the line")
 
 
 def _kind(section: str, key: str) -> object:
@@ -562,6 +607,11 @@ def _setting_named(variable: str) -> tuple[str, str]:
     if section not in _SECTIONS:
         raise ConfigError(
             f"environment {variable}: no such setting; sections are {', '.join(_SECTIONS)}"
+        )
+    if (section, key) in _REMOVED:
+        raise ConfigError(
+            f"environment {variable}: [{section}] {key} was removed: "
+            f"{_REMOVED[(section, key)]}; unset the variable"
         )
     if key not in _SECTIONS[section].model_fields:
         keys = ", ".join(_SECTIONS[section].model_fields)

@@ -32,6 +32,7 @@ class Received:
     recipients: list[str]
     data: bytes
     tls: bool
+    options: tuple[str, ...] = ()  # the MAIL FROM parameters (BODY=8BITMIME, SMTPUTF8)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class SinkHandler:
                 list(envelope.rcpt_tos),
                 content,
                 session.ssl is not None,
+                tuple(envelope.mail_options),
             )
         )
         return "250 2.0.0 accepted by sink"
@@ -94,8 +96,14 @@ class Sink:
 
 
 async def start_sink(
-    tls: ssl.SSLContext | None, *, require_tls: bool = True
+    tls: ssl.SSLContext | None,
+    *,
+    require_tls: bool = True,
+    smtputf8: bool = False,
+    eight_bit: bool = True,
 ) -> tuple[Sink, asyncio.Server]:
+    """`smtputf8`: offer SMTPUTF8 (RFC 6531); `eight_bit=False`: do not offer 8BITMIME
+    (aiosmtpd then decodes the data, as UTF-8: it takes 8-bit bytes all the same)."""
     handler = SinkHandler()
     sink = Sink(0, handler)
     loop = asyncio.get_running_loop()
@@ -105,7 +113,8 @@ async def start_sink(
         return SMTP(
             handler,
             hostname="sink.test",
-            decode_data=False,
+            decode_data=not eight_bit,
+            enable_SMTPUTF8=smtputf8 or not eight_bit,
             tls_context=tls,
             require_starttls=tls is not None and require_tls,
             loop=loop,

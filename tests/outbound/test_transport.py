@@ -12,9 +12,12 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from mailhost.outbound.routing import Hop
 from mailhost.outbound.transport import SmtpTransport
-from tests.outbound.conftest import Sink, SinkHandler
+from tests.outbound.conftest import Sink, SinkHandler, start_sink
 
 BODY = b"From: bob@example.com\r\nSubject: t\r\n\r\nhi\r\n"
+# RFC 6532: UTF-8 in the header too; the domain as its A-label, the local parts UTF-8.
+UTF8_SENDER = "jörg@xn--bcher-kva.example"
+UTF8_BODY = "From: Jörg <jörg@bücher.example>\r\nSubject: grüße\r\n\r\nhallo\r\n".encode()
 
 
 def check_password(
@@ -115,3 +118,80 @@ async def test_password_is_never_sent_without_tls(plain_sink: Sink) -> None:
         "the password is not sent in the clear"
     }
     assert plain_sink.received == []
+
+
+@pytest.fixture
+async def utf8_sink() -> AsyncIterator[Sink]:
+    """Offers SMTPUTF8 and 8BITMIME."""
+    started, server = await start_sink(None, smtputf8=True)
+    yield started
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+async def seven_bit_sink() -> AsyncIterator[Sink]:
+    """Does not offer 8BITMIME (but takes 8-bit bytes, as nearly every server does)."""
+    started, server = await start_sink(None, eight_bit=False)
+    yield started
+    server.close()
+    await server.wait_closed()
+
+
+async def send_as(
+    sink: Sink, sender: str, recipients: list[str], message: bytes, *, smtputf8: bool
+) -> dict[str, str]:
+    transport = SmtpTransport("mx.example.com", timeout=10)
+    try:
+        replies = await transport.send(
+            [hop(sink.port)], sender, recipients, message, smtputf8=smtputf8
+        )
+    finally:
+        await transport.close()
+    return {recipient: str(reply) for recipient, reply in replies.items()}
+
+
+async def test_message_needing_smtputf8_goes_with_it_where_offered(utf8_sink: Sink) -> None:
+    recipients = ["zoë@remote.test", "ann@remote.test"]
+    replies = await send_as(utf8_sink, UTF8_SENDER, recipients, UTF8_BODY, smtputf8=True)
+    assert replies == dict.fromkeys(recipients, "250 2.0.0 accepted by sink")
+    (got,) = utf8_sink.received
+    assert (got.sender, got.recipients, got.data) == (UTF8_SENDER, recipients, UTF8_BODY)
+    assert sorted(got.options) == ["BODY=8BITMIME", "SMTPUTF8"]
+
+
+async def test_message_needing_smtputf8_fails_for_good_where_it_is_not_offered(
+    plain_sink: Sink,
+) -> None:
+    # RFC 6531 §3.2: never downgraded; a 5xx, so the worker bounces it to the sender.
+    replies = await send_as(
+        plain_sink, UTF8_SENDER, ["zoë@plain.test", "ann@plain.test"], UTF8_BODY, smtputf8=True
+    )
+    assert replies == dict.fromkeys(
+        ["zoë@plain.test", "ann@plain.test"],
+        "553 5.6.7 127.0.0.1 does not support SMTPUTF8, which this message needs",
+    )
+    assert plain_sink.received == []
+    # The same server takes mail that does not need SMTPUTF8, without the parameter.
+    replies = await send_as(plain_sink, "bob@example.com", ["ann@plain.test"], BODY, smtputf8=False)
+    assert replies == {"ann@plain.test": "250 2.0.0 accepted by sink"}
+    assert [got.options for got in plain_sink.received] == [()]
+
+
+async def test_8bit_content_is_declared_where_offered_and_sent_as_is_where_not(
+    plain_sink: Sink, seven_bit_sink: Sink
+) -> None:
+    eight_bit = "From: bob@example.com\r\nSubject: t\r\n\r\ncafé\r\n".encode()
+    for sink in (plain_sink, seven_bit_sink):
+        for message in (eight_bit, BODY):
+            replies = await send_as(sink, "bob@example.com", ["a@x.test"], message, smtputf8=False)
+            assert replies == {"a@x.test": "250 2.0.0 accepted by sink"}
+    assert [(got.data, got.options) for got in plain_sink.received] == [
+        (eight_bit, ("BODY=8BITMIME",)),
+        (BODY, ()),
+    ]
+    # RFC 6152 §3 would convert or bounce; like Postfix with disable_mime_output_conversion.
+    assert [(got.data, got.options) for got in seven_bit_sink.received] == [
+        (eight_bit, ()),
+        (BODY, ()),
+    ]

@@ -57,7 +57,6 @@ def _stuff(chunks: list[bytes], body_lines: int | None = None) -> bytes:
         (err("no such message"), b"-ERR no such message\r\n"),
         (err("in use", RespCode.IN_USE), b"-ERR [IN-USE] in use\r\n"),
         (r.BAD_LOGIN.render(), b"-ERR [AUTH] invalid login or password\r\n"),
-        (r.THROTTLED.render(), b"-ERR [SYS/TEMP] too many failed logins, try again later\r\n"),
         (r.STAT.render(count=2, size=320), b"+OK 2 320\r\n"),
         (r.LIST_ONE.render(msg=1, size=120), b"+OK 1 120\r\n"),
         (

@@ -157,7 +157,7 @@ def test_idna_domains_are_normalised() -> None:
         ("bob", "is not an email address"),
         ("bo b@example.com", "is not a valid RFC 5321 dot-atom"),
         ("bob..x@example.com", "is not a valid RFC 5321 dot-atom"),
-        ("x" * 65 + "@example.com", "must be 1 to 64 characters"),
+        ("x" * 65 + "@example.com", "must be 1 to 64 octets"),
         ("bob@exa_mple.com", "has an invalid domain"),
     ],
 )

@@ -287,6 +287,7 @@ async def test_starttls_with_the_local_ca(
             "SIZE 10000",
             "8BITMIME",
             "ENHANCEDSTATUSCODES",
+            "SMTPUTF8",
             "STARTTLS",
         ]
         await smtp.say("STARTTLS", "220 2.0.0 Ready to start TLS")
@@ -300,6 +301,7 @@ async def test_starttls_with_the_local_ca(
             "SIZE 10000",
             "8BITMIME",
             "ENHANCEDSTATUSCODES",
+            "SMTPUTF8",
         ]
         await smtp.say("STARTTLS", "503 5.5.1 TLS already active")  # never TLS in TLS
         await smtp.say("MAIL FROM:<alice@remote.test>", "250 2.1.0")
@@ -357,7 +359,13 @@ async def test_plaintext_pipelined_behind_starttls_is_discarded(
 async def test_ehlo_without_tls_offers_no_starttls_and_no_auth(start_mx: StartMx) -> None:
     mx = await start_mx()
     async with mx.connect() as smtp:
-        assert await smtp.ehlo() == ["PIPELINING", "SIZE 10000", "8BITMIME", "ENHANCEDSTATUSCODES"]
+        assert await smtp.ehlo() == [
+            "PIPELINING",
+            "SIZE 10000",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "SMTPUTF8",
+        ]
         await smtp.say("AUTH PLAIN AGJvYgBzZWNyZXQ=", "502 5.5.1 AUTH is not offered here")
         await smtp.say("STARTTLS", "454 4.7.0 TLS not available")
         await smtp.say("VRFY bob@example.com", "252 2.0.0")

@@ -2,7 +2,8 @@
 
 The 0003 upgrade is fed rows as the code of revision 0002 wrote them (bare
 `subject_id`s, ids reused on SQLite), including the attack of a token that
-outlived its domain while another customer's domain took over the id.
+outlived its domain while another customer's domain took over the id; the 0004
+upgrade a domain as 0003 wrote it.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mailhost.model.names import DomainName
+from mailhost.model.records import PostmasterRecord
 from mailhost.storage.database import migrations
-from mailhost.storage.database.engine import create_engine
+from mailhost.storage.database.engine import create_engine, session_factory
 from mailhost.storage.database.migrations import migrate
+from mailhost.storage.database.postmasters import SqlPostmasters
 from mailhost.storage.database.tables import Base
 from tests.conftest import PG_ADMIN_DSN, PG_HOST_URL
 
@@ -294,3 +298,50 @@ async def _check_new_ids(engine: AsyncEngine, old: Old) -> None:
             enabled=True,
         )
     assert domain > old.gone and user > old.zed
+
+
+def _upgrade_to_0003(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "0003")
+
+
+async def test_0004_sends_existing_domains_postmaster_mail_to_the_contact_abuse_off(
+    empty_database: str,
+) -> None:
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade_to_0003)
+            plan = (await connection.execute(sa.text("SELECT min(id) FROM plans"))).scalar_one()
+            customer = await _insert(
+                connection,
+                "customers",
+                login="acme",
+                password_hash="x",
+                contact_email="boss@acme.example",
+                plan_id=int(plan),
+                enabled=True,
+            )
+            domain = await _insert(
+                connection,
+                "domains",
+                name="a.example",
+                customer_id=customer,
+                password_hash="x",
+                enabled=True,
+                verification_token="t" * 32,
+                verified_at=T0,
+            )
+        await migrate(engine)
+        rows = await _rows(engine, "SELECT postmaster_address, abuse_enabled FROM domains")
+        assert [(address, bool(abuse)) for address, abuse in rows] == [(None, False)]
+        async with session_factory(engine)() as session:
+            found = await SqlPostmasters(session).of_domain(DomainName.parse("a.example"))
+        assert found == PostmasterRecord(domain, customer, "boss@acme.example", False)
+        if engine.dialect.name == "sqlite":  # ADD COLUMN left the table AUTOINCREMENT
+            (ddl,) = await _rows(engine, "SELECT sql FROM sqlite_master WHERE name = 'domains'")
+            assert "AUTOINCREMENT" in str(ddl[0])
+    finally:
+        await engine.dispose()

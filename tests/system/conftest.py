@@ -260,7 +260,7 @@ def mail_out_server(tmp_path: Path, database_url: str, mail_sink: ThreadSink) ->
     env["MAILHOST_DATABASE_URL"] = database_url
     route = f"127.0.0.1:{mail_sink.port}"
     env["MAILHOST_DELIVERY_ROUTES"] = f"remote.test={route},far.test={route}"
-    env["MAILHOST_AUTH_MAX_FAILURES_PER_ACCOUNT"] = "3"
+    env["MAILHOST_AUTH_PENALTY_MAX_SECONDS"] = "0.2"
     for key in PORT_KEYS:
         env[f"MAILHOST_{key}_PORT"] = "0"
     init = ["init", "--hostname", HOSTNAME]

@@ -127,7 +127,7 @@ def test_swaks_relays_for_alice_and_refuses_bob(
     assert len(mail_sink.wait_for(2, timeout=1)) == 1
 
 
-def test_smtplib_auth_before_starttls_bad_password_and_throttling(
+def test_smtplib_auth_before_starttls_bad_passwords_and_no_lockout(
     mail_out_server: Server,
 ) -> None:
     port = mail_out_server.ports["Submission"]
@@ -145,13 +145,12 @@ def test_smtplib_auth_before_starttls_bad_password_and_throttling(
         client.ehlo()
         assert client.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
         wrong = base64.b64encode(b"\0alice@example.test\0not the password at all").decode()
-        for _ in range(3):  # [auth] max_failures_per_account = 3
+        for _ in range(6):  # each failure slows this address down; none locks alice out
             assert client.docmd("AUTH", f"PLAIN {wrong}") == (
                 535,
                 b"5.7.8 Authentication credentials invalid",
             )
-        code, text = client.docmd("AUTH", f"PLAIN {token}")
-        assert code == 454 and text.startswith(b"4.7.0 Temporary authentication failure")
+        assert client.docmd("AUTH", f"PLAIN {token}") == (235, b"2.7.0 Authentication successful")
 
 
 def test_implicit_tls_port_speaks_tls_first(mail_out_server: Server) -> None:

@@ -64,11 +64,11 @@ HOSTNAME = "mx.hosting.test"
 
 @pytest.fixture
 def settings(data_dir: Path, database_url: str) -> Settings:
-    """As the shared fixture, with a fixed host name and a throttle that bites after 3 failures."""
+    """As the shared fixture, with a fixed host name and small login penalties."""
     environ = {
         "MAILHOST_DATABASE_URL": database_url,
         "MAILHOST_SERVER_HOSTNAME": HOSTNAME,
-        "MAILHOST_AUTH_MAX_FAILURES_PER_ACCOUNT": "3",
+        "MAILHOST_AUTH_PENALTY_MAX_SECONDS": "0.2",
         "MAILHOST_WEB_PORT": "0",
     }
     return load_settings(None, data_dir, environ)

@@ -87,6 +87,7 @@ FOREIGN: list[tuple[str, str, object, str]] = [
     ("DELETE", "/domains/b.example", None, D),
     ("GET", "/domains/b.example/dns-records", None, D),
     ("PATCH", "/domains/b.example", {"enabled": False}, D),
+    ("PATCH", "/domains/b.example", {"postmaster": "alice@a.example", "abuse": True}, D),
     ("POST", "/domains/b.example/verification", None, D),
     ("GET", "/domains/b.example/users", None, D),
     ("POST", "/domains/b.example/users", {"username": "intruder", "password": PW}, D),
@@ -267,6 +268,8 @@ async def test_customer_adds_domains_until_its_plan_refuses(
         "verified": False,  # a customer's domain waits for its DNS proof
         "status": "pending",
         "mail_server": "mail.second.example",
+        "postmaster": None,  # the customer's contact address
+        "abuse": False,
     }
     message = await acme.refused(
         "POST",

@@ -21,6 +21,7 @@ READS = [
     "/domain/b.example/mailboxes",
     "/domain/b.example/smtp",
     "/domain/b.example/dns",
+    "/domain/b.example/postmaster",
 ]
 CHANGES: list[tuple[str, dict[str, str]]] = [
     ("/domain/b.example/users", {"username": "intruder", "password": PW}),
@@ -31,6 +32,7 @@ CHANGES: list[tuple[str, dict[str, str]]] = [
     ("/domain/b.example/smtp", {"add": "smtp", "username": "chief", "sender": "own"}),
     ("/domain/b.example/smtp/bob/remove", {"confirm": "yes"}),
     ("/domain/b.example/dns/verify", {}),
+    ("/domain/b.example/postmaster", {"target": "address", "address": "alice@a.example"}),
 ]
 
 

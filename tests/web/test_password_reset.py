@@ -17,7 +17,7 @@ from mailhost.model.names import DomainName
 from mailhost.runtime import Runtime
 from mailhost.services.password_reset import PasswordResetService
 from mailhost.services.sessions import Login
-from mailhost.services.throttle import MemoryThrottle
+from mailhost.services.throttle import MemoryLimiter
 from tests.web.conftest import HOSTNAME, OP, PW, Panel, World, addr, logged_in
 
 NEW = "a completely new passphrase"
@@ -162,7 +162,7 @@ async def test_expired_and_unknown_links_are_refused(world: World) -> None:
         rt.units,
         rt.services.passwords,
         rt.services.delivery,
-        MemoryThrottle(max_failures_per_address=9, max_failures_per_account=9, window_seconds=60),
+        MemoryLimiter(per_address=9, per_account=9, window_seconds=60),
         f"postmaster@{HOSTNAME}",
         clock=lambda: now[0],
     )

@@ -1,4 +1,4 @@
-"""`mailhost domain add|list|remove|verify|enable|disable|dkim`."""
+"""`mailhost domain add|list|remove|verify|enable|disable|dkim|postmaster`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import typer
 from mailhost.cli.context import OPERATOR, Yes, confirm_removal, read_password, with_runtime
 from mailhost.cli.customers import PasswordStdin
 from mailhost.cli.render import done, show
+from mailhost.errors import InvalidInput
 from mailhost.interfaces import DkimRecord
-from mailhost.model.names import DomainName
+from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.records import DomainRecord
 from mailhost.outbound.dkim import zone_line
 from mailhost.runtime import Runtime
+from mailhost.services.postmaster import DEFAULT
 
 app = typer.Typer(help="Hosted domains.", no_args_is_help=True)
 
@@ -118,3 +120,37 @@ def remove(ctx: typer.Context, domain: str, yes: Yes = False) -> None:
     confirm_removal(summary, yes)
     with_runtime(ctx, lambda rt: rt.services.accounts.remove_domain(OPERATOR, name))
     done(f"domain {name} removed")
+
+
+@app.command("postmaster")
+def postmaster(
+    ctx: typer.Context,
+    domain: str,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Mailbox of yours, or an address elsewhere")
+    ] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to the customer's contact address")
+    ] = False,
+    abuse: Annotated[
+        bool | None, typer.Option("--abuse/--no-abuse", help="abuse@ goes there too")
+    ] = None,
+) -> None:
+    """Where postmaster@ (and abuse@) mail of a domain goes without a mailbox of that name."""
+    name = DomainName.parse(domain)
+    if to is not None and default:
+        raise InvalidInput("give --to ADDRESS or --default (not both)")
+    target = DEFAULT if default else None if to is None else EmailAddress.parse(to)
+
+    def change(rt: Runtime) -> Awaitable[DomainRecord]:
+        if target is None and abuse is None:
+            return rt.services.accounts.domain(OPERATOR, name)  # only show it
+        return rt.services.postmaster.set_postmaster(OPERATOR, name, to=target, abuse=abuse)
+
+    found = with_runtime(ctx, change)
+    where = found.postmaster_address or "the customer's contact address"
+    done(f"postmaster@{found.name} goes to {where} (a mailbox of that name comes first)")
+    if found.abuse_enabled:
+        done(f"abuse@{found.name} goes there too")
+    else:
+        done(f"abuse@{found.name} is off: refused unless a mailbox has that name")

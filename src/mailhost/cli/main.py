@@ -22,6 +22,7 @@ from mailhost.cli import (
     plans,
     queue,
     smtp_accounts,
+    two_factor,
     usage,
     users,
 )
@@ -44,6 +45,7 @@ app.add_typer(mailboxes.app, name="mailbox")
 app.add_typer(smtp_accounts.app, name="smtp")
 app.add_typer(admins.app, name="admin")
 app.add_typer(queue.app, name="queue")
+app.add_typer(two_factor.app, name="two-factor")
 app.command("usage")(usage.usage)
 app.command("init")(init)
 app.command("serve")(serve)

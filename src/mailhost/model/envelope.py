@@ -24,6 +24,9 @@ class Reason(StrEnum):
     NO_MAILBOX = "no_mailbox"
     RELAY_DENIED = "relay_denied"
     TENANT_DISABLED = "tenant_disabled"  # the recipient's domain or customer is disabled
+    # A relayed role address of another tenant than the envelope's relayed mail so far:
+    # the queue keeps one owner per message, so it comes in another transaction.
+    ANOTHER_OWNER = "another_owner"
     MAILBOX_FULL = "mailbox_full"
     MAILBOX_WOULD_OVERFLOW = "mailbox_would_overflow"
     MESSAGE_TOO_BIG = "message_too_big"
@@ -45,10 +48,25 @@ class Accept:
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose queued mail a relayed recipient is: held while they are disabled, dropped
+    when they are removed (storage/database/queue.py)."""
+
+    customer_id: int
+    domain_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Relay:
-    """Queue for delivery to this address outside our hosted domains."""
+    """Queue for delivery to this address outside our hosted domains.
+
+    `owner` is set for a hosted domain's postmaster or abuse mail sent on to an address
+    elsewhere (services/inbound_policy.py); None leaves the envelope's own (on
+    submission, the sending user's).
+    """
 
     address: EmailAddress
+    owner: Owner | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +106,10 @@ def new_message_id() -> str:
 class Envelope:
     """One MAIL ... DATA: its sender, id, and the recipients the policy accepted so far.
 
-    The ids are the sending user's (submission): relayed mail is held while its
-    customer or domain is disabled, and `reserved_hour` is the slot of that
-    user's hourly limit the message took, given back if it is not accepted.
+    The ids are the sending user's (submission), or on the MX those of the domain
+    whose postmaster mail is relayed: relayed mail is held while its customer or
+    domain is disabled. `reserved_hour` is the slot of the sending user's hourly
+    limit the message took, given back if it is not accepted.
     """
 
     sender: str  # "" for the null sender
@@ -102,6 +121,21 @@ class Envelope:
     customer_id: int | None = None
     domain_id: int | None = None
     reserved_hour: str | None = None
+    # MAIL FROM carried SMTPUTF8 (RFC 6531 §3.4): UTF-8 addresses may follow, and the
+    # trace header says UTF8SMTP. Relaying decides afresh from the message itself
+    # (model/message.py needs_smtputf8), so the queue does not have to remember this.
+    smtputf8: bool = False
+
+    @property
+    def owner(self) -> Owner | None:
+        if self.customer_id is None or self.domain_id is None:
+            return None
+        return Owner(self.customer_id, self.domain_id)
+
+    def relays_for(self, owner: Owner | None) -> bool:
+        """May a recipient relayed for `owner` join? Relayed recipients are queued under
+        the envelope's one customer and domain (services/delivery.py)."""
+        return not self.relayed or self.owner == owner
 
     def add(self, recipient: EmailAddress, verdict: Accept | Relay) -> None:
         if recipient in self.recipients:  # named twice, delivered once
@@ -109,5 +143,8 @@ class Envelope:
         self.recipients.append(recipient)
         if isinstance(verdict, Accept):
             self.mailboxes.append(verdict.mailbox)
-        else:
-            self.relayed.append(verdict.address)
+            return
+        self.relayed.append(verdict.address)
+        if verdict.owner is not None:
+            self.customer_id = verdict.owner.customer_id
+            self.domain_id = verdict.owner.domain_id

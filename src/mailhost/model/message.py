@@ -1,8 +1,11 @@
-"""What a message's header says about who wrote it: the addresses submission holds to scope."""
+"""What a message's header says: who wrote it (the addresses submission holds to scope),
+and whether the message can travel only over SMTPUTF8."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from email.errors import NonASCIILocalPartDefect
 from email.policy import default as email_policy
 
 # RFC 5322 §2.2: a header field is a line starting with its name; continuation lines
@@ -21,12 +24,11 @@ def author_addresses(message: bytes) -> list[str] | None:
 
     None when there is no such field at all. An empty string stands for a
     mailbox that could not be parsed, so the caller can refuse it rather than
-    overlook it. Encoded words are not decoded: an addr-spec is ASCII here,
-    since SMTPUTF8 is not offered (RFC 6531).
+    overlook it. Encoded words are not decoded: an addr-spec is never one. It may
+    be UTF-8 (RFC 6532 §3.2); bytes that are not UTF-8 make it unparsable.
     """
-    end = _HEADER_END.search(message)
-    header = message if end is None else message[: end.start()]
-    fields = [m.group(1).decode("ascii", "replace") for m in _FROM_FIELD.finditer(header)]
+    header = _header(message)
+    fields = [m.group(1).decode("utf-8", "surrogateescape") for m in _FROM_FIELD.finditer(header)]
     if not fields:
         return None
     addresses: list[str] = []
@@ -41,6 +43,33 @@ def _addr_specs(value: str) -> list[str]:
         found = [mailbox.addr_spec for mailbox in getattr(parsed, "addresses", ())]
     except Exception:  # the stdlib parser has crash bugs (AttributeError on ".:")
         return [""]  # unparsable: the caller refuses it
-    if getattr(parsed, "defects", ()) or not found:
+    # A UTF-8 local part is no defect since RFC 6532; undecodable bytes still are.
+    defects = [d for d in getattr(parsed, "defects", ()) if type(d) is not NonASCIILocalPartDefect]
+    if defects or not found:
         return [""]
     return [address if "@" in address else "" for address in found]
+
+
+def needs_smtputf8(sender: str, recipients: Iterable[str], message: bytes) -> bool:
+    """Whether the message can be relayed only in an SMTPUTF8 transaction (RFC 6531 §3.2).
+
+    So it can when an envelope address or the header section has UTF-8 in it
+    (RFC 6531 §3.4 lets the client decide this from addresses and headers; it is
+    Postfix's smtputf8_autodetect_classes = all). Header bytes that are not UTF-8
+    are legacy 8-bit junk, which SMTPUTF8 would not make legal: sent as they are.
+    """
+    if not sender.isascii() or not all(recipient.isascii() for recipient in recipients):
+        return True
+    header = _header(message)
+    if header.isascii():
+        return False
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _header(message: bytes) -> bytes:
+    end = _HEADER_END.search(message)
+    return message if end is None else message[: end.start()]

@@ -10,12 +10,15 @@ import idna
 
 from mailhost.errors import InvalidAddress, InvalidDomainName
 
-# RFC 5321 §4.1.2: atext for dot-atom local parts (quoted strings are not accepted
-# for hosted users; remote senders are handled by the SMTP layer as raw strings).
-_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
+# RFC 5321 §4.1.2: atext for dot-atom local parts, which RFC 6531 §3.3 extends by every
+# non-ASCII character (UTF8-non-ascii). Surrogates are no characters: they are what
+# invalid UTF-8 on the wire decodes to (surrogateescape), and are refused. Quoted
+# strings are not accepted; remote senders are handled by the SMTP layer as raw strings.
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\ud7ff\ue000-\U0010ffff]+")
 # Usernames of hosted users become directory names, so they use a safe subset.
 _USERNAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Octets, not characters: RFC 6531 §3.3 keeps RFC 5321's limits on the UTF-8 form.
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 MAX_DOMAIN = 253  # RFC 1035 §2.3.4 without the trailing dot
 MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3 path (256) minus the angle brackets
@@ -84,18 +87,32 @@ def parse_username(raw: str) -> str:
     return name
 
 
+def _octets(text: str) -> int:
+    # surrogatepass: a surrogate must not turn a length check into an exception.
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def check_local_part(raw: str) -> str:
-    """An RFC 5321 dot-atom local part, returned unchanged."""
-    if not raw or len(raw) > MAX_LOCAL_PART:
-        raise InvalidAddress(f"local part {raw!r} must be 1 to {MAX_LOCAL_PART} characters")
-    if any(not _ATEXT.match(atom) for atom in raw.split(".")):
+    """An RFC 5321 dot-atom local part, UTF-8 allowed (RFC 6531 §3.3), returned unchanged.
+
+    Unchanged means not normalised either: only the receiving domain may interpret
+    a local part (RFC 5321 §2.4), and that includes its Unicode form.
+    """
+    if not raw or _octets(raw) > MAX_LOCAL_PART:
+        raise InvalidAddress(f"local part {raw!r} must be 1 to {MAX_LOCAL_PART} octets")
+    if any(not _ATEXT.fullmatch(atom) for atom in raw.split(".")):
         raise InvalidAddress(f"local part {raw!r} is not a valid RFC 5321 dot-atom")
     return raw
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class EmailAddress:
-    """local@domain with a validated dot-atom local part and an IDNA domain."""
+    """local@domain with a validated dot-atom local part and an IDNA domain.
+
+    A U-label domain (bücher.example) is kept as its A-label, which names the same
+    domain (RFC 5890 §2.3.2.1), so only a UTF-8 local part makes an address need
+    SMTPUTF8 on the wire.
+    """
 
     local: str
     domain: DomainName
@@ -113,13 +130,18 @@ class EmailAddress:
         except InvalidDomainName as exc:
             raise InvalidAddress(f"{raw!r} has an invalid domain: {exc.message}") from exc
         address = cls(check_local_part(local), parsed_domain)
-        if len(str(address)) > MAX_ADDRESS:
-            raise InvalidAddress(f"{raw!r} is longer than {MAX_ADDRESS} characters")
+        if _octets(str(address)) > MAX_ADDRESS:
+            raise InvalidAddress(f"{raw!r} is longer than {MAX_ADDRESS} octets")
         return address
 
     @classmethod
     def hosted(cls, raw: str) -> EmailAddress:
-        """An address of a hosted user: the local part must be a valid username."""
+        """An address of a hosted user: the local part must be a valid username.
+
+        Usernames stay ASCII although RFC 6531 §3.3 would allow UTF-8: they are
+        Maildir directory names and POP3 logins, and are unique case-insensitively,
+        which for Unicode would need a normalisation and case-folding rule first.
+        """
         address = cls.parse(raw)
         return cls(parse_username(address.local), address.domain)
 

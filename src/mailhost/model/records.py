@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -42,6 +43,10 @@ class DomainRecord:
     verified_at: datetime | None
     # Published as TXT `mailhost-verification=<token>` at the domain to prove ownership.
     verification_token: str
+    # Where postmaster@ (and abuse@, when enabled) goes without a mailbox of that name;
+    # None: the customer's contact address (services/postmaster.py).
+    postmaster_address: EmailAddress | None
+    abuse_enabled: bool
 
     @property
     def verified(self) -> bool:
@@ -138,6 +143,54 @@ class LoginRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class TwoFactorRecord:
+    """A login's TOTP enrolment: pending (shown as a QR code) until a code confirms it."""
+
+    id: int
+    subject: str  # the login's name when it enrolled, checked on every use
+    secret: str  # base32 (RFC 4648), shared with the login's authenticator app
+    enabled_at: datetime | None  # None: not confirmed yet, nothing asks for a code
+    last_step: int | None  # the RFC 6238 time step of the last code accepted
+    recovery_left: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.enabled_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AppPasswordRecord:
+    """A domain user's named password for one mail program; its secret is never kept."""
+
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    last_used_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppPasswordSecret:
+    """What a mail login compares a typed app password with."""
+
+    id: int
+    name: str
+    subject: str  # the user's address when it was made, checked on every use
+    password_hash: str  # argon2id of the letters without spaces
+    last_used_at: datetime | None
+    last_used_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MailSecrets:
+    """Besides the account password, what decides a user's POP3 and submission logins."""
+
+    two_factor: bool  # on: the account password no longer opens mail, app passwords do
+    app_passwords: Sequence[AppPasswordSecret]
+
+
+@dataclass(frozen=True, slots=True)
 class RecipientRecord:
     """What one lookup tells the MX about an address of a hosted (verified) domain."""
 
@@ -145,6 +198,16 @@ class RecipientRecord:
     domain_enabled: bool
     user_enabled: bool | None  # None: no such user
     mailbox: MailboxRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostmasterRecord:
+    """Where a hosted (verified) domain's postmaster@ mail goes, and whether abuse@ does too."""
+
+    domain_id: int
+    customer_id: int
+    target: str  # the address the domain's owner chose, else the customer's contact address
+    abuse_enabled: bool
 
 
 @dataclass(frozen=True, slots=True)

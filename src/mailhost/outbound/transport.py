@@ -6,6 +6,12 @@ without DANE or MTA-STS), and a failed handshake falls back to a new
 plaintext connection rather than to no delivery at all. A connection that
 finished a transaction goes back to a small per-destination pool and is
 reused, after RSET, until it has been idle for `idle_seconds`.
+
+A message that needs SMTPUTF8 goes with it (RFC 6531 §3.4) or not at all: a hop
+that does not offer it fails every recipient permanently (RFC 6531 §3.2), so
+the sender gets a DSN; nothing is downgraded. 8-bit content is declared with
+BODY=8BITMIME where offered (RFC 6152), and sent as it is where not: see
+`_eight_bit`.
 """
 
 from __future__ import annotations
@@ -100,9 +106,18 @@ class SmtpTransport:
         self._idle: dict[tuple[str, int], list[_Idle]] = {}
 
     async def send(
-        self, hops: Sequence[Hop], sender: str, recipients: Sequence[str], message: bytes
+        self,
+        hops: Sequence[Hop],
+        sender: str,
+        recipients: Sequence[str],
+        message: bytes,
+        *,
+        smtputf8: bool = False,
     ) -> dict[str, Reply]:
-        """One transaction at the first hop that answers; a reply for every recipient."""
+        """One transaction at the first hop that answers; a reply for every recipient.
+
+        `smtputf8`: the message needs an SMTPUTF8 transaction (model/message.py).
+        """
         last = Reply(451, "4.4.1 no mail host to try")
         for hop in hops:
             try:
@@ -112,7 +127,7 @@ class SmtpTransport:
                 log.info("cannot use %s: %s", hop.address, exc.reply)
                 continue
             try:
-                replies = await _transaction(client, hop, sender, recipients, message)
+                replies = await _transaction(client, hop, sender, recipients, message, smtputf8)
             except _LINK_ERRORS as exc:
                 client.close()
                 # Possibly after DATA was sent: a retry may duplicate, which RFC 5321
@@ -233,12 +248,25 @@ def _cleartext_refused(hop: Hop) -> _Unreachable:
 
 
 async def _transaction(
-    client: SMTP, hop: Hop, sender: str, recipients: Sequence[str], message: bytes
+    client: SMTP,
+    hop: Hop,
+    sender: str,
+    recipients: Sequence[str],
+    message: bytes,
+    smtputf8: bool,
 ) -> dict[str, Reply]:
     """MAIL, one RCPT per recipient, DATA; a refused MAIL or DATA answers for everyone."""
     options = ["BODY=8BITMIME"] if _eight_bit(message, client) else []
+    encoding = "ascii"
+    if smtputf8:
+        if not client.supports_extension("smtputf8"):
+            # Our conclusion, not the server's reply: no host, so the DSN says so.
+            text = f"5.6.7 {hop.host} does not support SMTPUTF8, which this message needs"
+            return dict.fromkeys(recipients, Reply(553, text))
+        options.append("SMTPUTF8")
+        encoding = "utf-8"
     try:
-        await client.mail(sender, options=options)
+        await client.mail(sender, options=options, encoding=encoding)
     except SMTPResponseException as exc:
         await client.rset()
         return dict.fromkeys(recipients, Reply(exc.code, exc.message, hop.host, hop.port))
@@ -246,7 +274,7 @@ async def _transaction(
     accepted: list[str] = []
     for recipient in recipients:
         try:
-            await client.rcpt(recipient)
+            await client.rcpt(recipient, encoding=encoding)
             accepted.append(recipient)
         except SMTPRecipientRefused as exc:
             replies[recipient] = Reply(exc.code, exc.message, hop.host, hop.port)
@@ -263,7 +291,14 @@ async def _transaction(
 
 
 def _eight_bit(message: bytes, client: SMTP) -> bool:
-    # RFC 6152: declare 8-bit content where the server says it can take it.
+    """RFC 6152: declare 8-bit content where the server says it can take it.
+
+    Where it does not, the message goes as it is, undeclared. RFC 6152 §3 would
+    have it converted to 7 bits or returned; Postfix converts (unless
+    disable_mime_output_conversion = yes). Converting rewrites the MIME structure
+    of a message that others may have signed, and bouncing loses mail that
+    practically every server today takes as it is.
+    """
     return client.supports_extension("8bitmime") and not message.isascii()
 
 

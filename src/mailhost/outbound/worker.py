@@ -29,6 +29,7 @@ from mailhost.interfaces import (
     Spool,
 )
 from mailhost.logs import event
+from mailhost.model.message import needs_smtputf8
 from mailhost.model.names import EmailAddress
 from mailhost.outbound.bounces import FailedRecipient, compose_dsn, should_bounce
 from mailhost.outbound.dkim import DkimKeyring
@@ -164,8 +165,12 @@ class DeliveryWorker:
             return outcomes
         signed = await self._signed(original, rows[0].sender)
         for route, group in routed.items():
+            sender, recipients = group[0].sender, [row.recipient for row in group]
+            # Decided from the message, not remembered from its arrival: the queue
+            # has no column for it, and the addresses and header are what need it.
+            utf8 = needs_smtputf8(sender, recipients, original)
             replies = await self._transport.send(
-                route.hops, group[0].sender, [row.recipient for row in group], signed
+                route.hops, sender, recipients, signed, smtputf8=utf8
             )
             outcomes += [self._judge(row, replies[row.recipient], now) for row in group]
             await self._count_transfer(group, replies, len(signed))

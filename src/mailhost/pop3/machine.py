@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from mailhost.interfaces import MessageUid, StoredMessage
-from mailhost.model.logins import Authenticated, AuthOutcome, BadCredentials, Throttled
+from mailhost.model.logins import Authenticated, AuthOutcome, BadCredentials
 from mailhost.model.records import LoginRecord, MailboxRef
 from mailhost.pop3 import responses as r
 from mailhost.pop3.commands import (
@@ -175,8 +175,6 @@ class Pop3Machine:
         self._waiting = _Waiting.NOTHING
         if isinstance(outcome, BadCredentials):
             return [Send(r.BAD_LOGIN.render())]
-        if isinstance(outcome, Throttled):
-            return [Send(r.THROTTLED.render())]
         assert isinstance(outcome, Authenticated)
         if outcome.login.mailbox is None:
             return [Send(r.NO_MAILBOX.render(login=outcome.login.address))]

@@ -77,9 +77,6 @@ PASS_WITHOUT_USER = Row(False, "send USER first")  # RFC 1939 §7
 TLS_REQUIRED = Row(False, "must issue STLS first: login is disabled without TLS", RespCode.AUTH)
 BAD_LOGIN = Row(False, "invalid login or password", RespCode.AUTH)  # RFC 3206 §4
 NO_MAILBOX = Row(False, "{login} has no POP3 mailbox", RespCode.AUTH)
-# RFC 3206 §5: throttling is a temporary server-side condition, not a credentials
-# problem ([AUTH] would tell the client to stop retrying with these credentials).
-THROTTLED = Row(False, "too many failed logins, try again later", RespCode.SYS_TEMP)
 IN_USE = Row(False, "mailbox is in use by another session", RespCode.IN_USE)  # RFC 2449 §8.1.2
 NO_SUCH_MESSAGE = Row(False, "no such message")  # RFC 1939 §5
 ALREADY_DELETED = Row(False, "message {msg} already deleted")  # RFC 1939 §5 DELE

@@ -1,42 +1,43 @@
-"""Checks logins for every front end: throttle first, argon2id off the loop, a short success cache.
+"""Checks logins for every front end: penalties first, argon2id off the loop, a short success cache.
 
 Every refusal looks the same from outside (BadCredentials after the same
-argon2 work and the same throttle delay), so that a client cannot tell an
-unknown user from a wrong password or a disabled account. The log, which only
-the operator reads, says which it was. Passwords are never logged.
+argon2 work and the same penalty), so that a client cannot tell an unknown
+user from a wrong password or a disabled account. The log, which only the
+operator reads, says which it was. Passwords are never logged. Failures slow
+their client down (services/throttle.py); they never refuse a right password.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
 from mailhost.errors import InvalidInput
-from mailhost.interfaces import Directory
-from mailhost.model.logins import (
-    Authenticated,
-    AuthOutcome,
-    BadCredentials,
-    ClientInfo,
-    Throttled,
-)
+from mailhost.interfaces import LoginDirectory
+from mailhost.model.logins import Authenticated, AuthOutcome, BadCredentials, ClientInfo
 from mailhost.model.names import EmailAddress
-from mailhost.model.records import LoginRecord
+from mailhost.model.records import AppPasswordSecret, LoginRecord
+from mailhost.model.two_factor import APP_PASSWORD_PREFIX, normalised_app_password
 from mailhost.services.passwords import Passwords
-from mailhost.services.throttle import PENDING_RETRY_SECONDS, Throttle
+from mailhost.services.throttle import Attempt, Penalties
+from mailhost.services.usage import utc_now
 
 log = logging.getLogger("mailhost.auth")
 
-# Bounds the memory an unparsable login can take in the throttle and the log.
+# Bounds what an unparsable login takes in the login attempts and the log.
 _MAX_ACCOUNT_KEY = 320
 _MAX_CACHED = 10_000
-# How long a login waits for the same client's other logins still being verified.
-PENDING_WAIT_SECONDS = 10.0
+# ClientInfo.service of panel logins (web/panel/login.py): the account password only
+# (two-factor asks for its code next); app passwords are for mail programs.
+PANEL = "web"
+# "Last used" of an app password to the minute (or a new address): not a write per login.
+_TOUCH_INTERVAL = timedelta(minutes=1)
 
 CacheKey = tuple[str, str, bytes]
 
@@ -46,16 +47,16 @@ class AuthenticationService:
 
     def __init__(
         self,
-        directory: Directory,
+        directory: LoginDirectory,
         passwords: Passwords,
-        throttle: Throttle,
+        penalties: Penalties,
         *,
         cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._directory = directory
         self._passwords = passwords
-        self._throttle = throttle
+        self._penalties = penalties
         self._cache_seconds = cache_seconds
         self._clock = clock
         # Successes are remembered by a keyed digest of the password, never the
@@ -66,74 +67,101 @@ class AuthenticationService:
     async def authenticate(self, login: str, password: str, client: ClientInfo) -> AuthOutcome:
         address = _parse_login(login)
         account = str(address) if address else login.strip().lower()[:_MAX_ACCOUNT_KEY]
-        retry_after = await self._admitted(client.address, account)
-        if retry_after is not None:
-            log.warning("%s: throttled for %.0f s", _attempt(account, client), retry_after)
-            return Throttled(retry_after)
-        settled = False
-        try:
-            outcome, delay = await self._verify(address, account, password, client)
-            settled = True
-        finally:
-            if not settled:  # cancelled or crashed mid-way: it counts as a failure
-                await self._throttle.failure(client.address, account)
-        await asyncio.sleep(delay)  # a refusal answers late, more so after each failure
-        return outcome
-
-    async def _admitted(self, address: str, account: str) -> float | None:
-        """None once the throttle lets the attempt through; else seconds to retry after.
-
-        A client whose other connections are still being verified waits for them
-        (at most PENDING_WAIT_SECONDS) instead of being turned away.
-        """
-        waited = 0.0
-        while True:
-            retry_after = await self._throttle.check(address, account)
-            if retry_after is None or retry_after > PENDING_RETRY_SECONDS:
-                return retry_after
-            if waited >= PENDING_WAIT_SECONDS:
-                return retry_after
-            await asyncio.sleep(retry_after)
-            waited += retry_after
+        # The answer to a failure is held back in the penalty's block (services/throttle.py).
+        async with self._penalties.attempt("user", account, client) as attempt:
+            return await self._verify(address, account, password, client, attempt)
 
     async def _verify(
-        self, address: EmailAddress | None, account: str, password: str, client: ClientInfo
-    ) -> tuple[AuthOutcome, float]:
-        """The outcome, already reported to the throttle, and how long to delay it."""
+        self,
+        address: EmailAddress | None,
+        account: str,
+        password: str,
+        client: ClientInfo,
+        attempt: Attempt,
+    ) -> AuthOutcome:
+        """The outcome, already recorded as the attempt's."""
         if address is None:
-            return await self._refuse(account, client, "not a user address")
+            return await self._refuse(account, client, attempt, None, "not a user address")
         record = await self._directory.find_login(address)
         if record is None:
             await self._passwords.verify_unknown(password)
-            return await self._refuse(account, client, "no such user")
-        key = self._cache_key(record, password)
-        cached = self._is_cached(key)
-        matches = cached or await self._passwords.verify(record.password_hash, password)
+            return await self._refuse(account, client, attempt, None, "no such user")
+        match = await self._match(record, password, client)
         if not record.enabled:  # checked after the verify, which costs the same time
-            return await self._refuse(account, client, "user disabled")
-        if not matches:
-            return await self._refuse(account, client, "wrong password")
-        if not cached:
-            self._remember(key)
-        await self._throttle.success(client.address, account)
-        log.info("%s: accepted%s", _attempt(account, client), " (cached)" if cached else "")
-        return Authenticated(record), 0.0
+            return await self._refuse(account, client, attempt, record.user_id, "user disabled")
+        if isinstance(match, str):
+            return await self._refuse(account, client, attempt, record.user_id, match)
+        name = None if match.app_password is None else match.app_password.name
+        if match.app_password is not None:
+            await self._touch(match.app_password, client)
+        await attempt.succeeded(record.user_id, app_password=name)
+        used = "" if name is None else f" with app password {name!r}"
+        log.info("%s: accepted%s%s", _attempt(account, client), used, match.cached)
+        return Authenticated(record)
+
+    async def _match(self, record: LoginRecord, password: str, client: ClientInfo) -> _Match | str:
+        """Which secret `password` is of the user's; else why it is refused.
+
+        On the mail protocols an app password is tried first (only those whose first
+        group matches: one argon2 verification), and with two-factor on it is the only
+        way in; the panel takes the account password alone.
+        """
+        if client.service == PANEL:
+            return await self._account_password(record, password)
+        letters = normalised_app_password(password)
+        prefix = None if letters is None else letters[:APP_PASSWORD_PREFIX]
+        held = await self._directory.mail_secrets(record.user_id, prefix)
+        for candidate in held.app_passwords:
+            if letters is None or candidate.subject != str(record.address):
+                continue  # made for a user that had this row before: never trusted
+            cached = await self._verified(record, candidate.password_hash, letters)
+            if cached is not None:
+                return _Match(candidate, cached)
+        if held.two_factor:
+            if not held.app_passwords:
+                await self._passwords.verify_unknown(password)  # the work of a wrong one
+            return "account password with two-factor on (an app password is needed)"
+        return await self._account_password(record, password)
+
+    async def _account_password(self, record: LoginRecord, password: str) -> _Match | str:
+        cached = await self._verified(record, record.password_hash, password)
+        return "wrong password" if cached is None else _Match(None, cached)
+
+    async def _verified(self, record: LoginRecord, stored: str, password: str) -> str | None:
+        """None if `password` does not match the hash `stored`; else " (cached)" or ""."""
+        key = self._cache_key(record, stored, password)
+        if self._is_cached(key):
+            return " (cached)"
+        if not await self._passwords.verify(stored, password):
+            return None
+        self._remember(key)
+        return ""
+
+    async def _touch(self, used: AppPasswordSecret, client: ClientInfo) -> None:
+        now = utc_now()
+        stale = used.last_used_at is None or now - used.last_used_at >= _TOUCH_INTERVAL
+        if stale or used.last_used_address != client.address:
+            await self._directory.app_password_used(used.id, now, client.address)
 
     async def _refuse(
-        self, account: str, client: ClientInfo, reason: str
-    ) -> tuple[BadCredentials, float]:
-        delay = await self._throttle.failure(client.address, account)
-        log.warning(
-            "%s: refused (%s); answering in %.1f s", _attempt(account, client), reason, delay
-        )
-        return BadCredentials(), delay
+        self,
+        account: str,
+        client: ClientInfo,
+        attempt: Attempt,
+        user_id: int | None,
+        reason: str,
+    ) -> BadCredentials:
+        await attempt.failed(user_id, reason)
+        log.warning("%s: refused (%s)", _attempt(account, client), reason)
+        return BadCredentials()
 
-    def _cache_key(self, record: LoginRecord, password: str) -> CacheKey:
-        # The stored hash is part of the key, so a password change invalidates
-        # every cached success at once.
+    def _cache_key(self, record: LoginRecord, stored: str, password: str) -> CacheKey:
+        # The stored hash is part of the key and is read afresh on every login, so a
+        # password change, or an app password revoked (its row gone), ends every
+        # cached success at once.
         secret = password.encode("utf-8", "surrogatepass")
         digest = hmac.new(self._cache_secret, secret, hashlib.sha256).digest()
-        return (str(record.address), record.password_hash, digest)
+        return (str(record.address), stored, digest)
 
     def _is_cached(self, key: CacheKey) -> bool:
         expires = self._cache.get(key)
@@ -151,6 +179,12 @@ class AuthenticationService:
             del self._cache[oldest]
         self._cache.pop(key, None)
         self._cache[key] = now + self._cache_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    app_password: AppPasswordSecret | None  # the app password used, if one was
+    cached: str  # " (cached)" when remembered, for the log
 
 
 def _parse_login(login: str) -> EmailAddress | None:

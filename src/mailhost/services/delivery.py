@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from mailhost.interfaces import DeliveryQueue, MailStore, Spool, UsageCounters
 from mailhost.logs import event
-from mailhost.model.envelope import Accept, Envelope, Reason, Relay
+from mailhost.model.envelope import Envelope, Reason, Refuse, Relay
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import MailboxRecord
 from mailhost.services.inbound_policy import InboundPolicy
@@ -34,11 +34,10 @@ class Delivered:
 
 def final_trace(sender: str, mailbox: MailboxRecord) -> bytes:
     """RFC 5321 §4.4: the delivering server adds the reverse-path as `Return-Path:`;
-    `Delivered-To:` names the mailbox, as Postfix's local delivery does. Both are
-    ASCII: SMTPUTF8 is not offered, and aiosmtpd refused any other sender."""
-    return f"Return-Path: <{sender}>\r\nDelivered-To: {mailbox.address}\r\n".encode(
-        "ascii", "replace"
-    )
+    `Delivered-To:` names the mailbox, as Postfix's local delivery does. The sender is
+    UTF-8 only if it came in an SMTPUTF8 transaction, whose message may have UTF-8
+    header fields anyway (RFC 6531 §3.7.3, RFC 6532 §3.2); it is written as it came."""
+    return f"Return-Path: <{sender}>\r\nDelivered-To: {mailbox.address}\r\n".encode()
 
 
 class DeliveryService:
@@ -119,17 +118,22 @@ class DeliveryService:
 
     async def send(self, sender: str, recipients: Sequence[EmailAddress], message: bytes) -> None:
         """The Outbox of mailhost's own mail (reset links, notices, bounces): hosted
-        recipients get a Maildir copy; others go to the outbound queue."""
-        envelope = Envelope(sender)
+        recipients get a Maildir copy (postmaster@ and abuse@ go where their domain
+        says); others go to the outbound queue, one message per queue owner."""
+        envelopes = [Envelope(sender)]
         for recipient in recipients:
-            verdict = await self._policy.lookup(recipient)
-            if isinstance(verdict, Accept):
-                envelope.add(recipient, verdict)
-            elif verdict.reason is Reason.RELAY_DENIED:  # a domain we do not host
-                envelope.add(recipient, Relay(recipient))
-            else:
-                log.warning("not sending to %s: %s", recipient, verdict.reason.value)
-        await self.accept(envelope, message)
+            verdict = await self._policy.route(recipient)
+            if isinstance(verdict, Refuse):
+                if verdict.reason is not Reason.RELAY_DENIED:
+                    log.warning("not sending to %s: %s", recipient, verdict.reason.value)
+                    continue
+                verdict = Relay(recipient)  # a domain we do not host
+            if isinstance(verdict, Relay) and not envelopes[-1].relays_for(verdict.owner):
+                envelopes.append(Envelope(sender))
+            envelopes[-1].add(recipient, verdict)
+        for envelope in envelopes:
+            if envelope.recipients:
+                await self.accept(envelope, message)
 
     async def _enqueue(self, envelope: Envelope, message: bytes) -> None:
         body = await self._spool.write(message, envelope.id)  # fsynced before any row refers to it

@@ -2,6 +2,9 @@
 
 The inbound PolicyEngine (services/policy.py); submission asks it too for
 hosted recipients, so a hosted address is refused the same way on both.
+postmaster@ every hosted domain (RFC 5321 §4.5.1), abuse@ where its owner
+turned it on (RFC 2142), and the server's own postmaster go where their owner
+chose when no mailbox has that name (`route`).
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from mailhost.errors import InvalidAddress
 from mailhost.interfaces import UnitOfWorkFactory
-from mailhost.model.envelope import Accept, Client, Envelope, Reason, Refuse, Verdict
+from mailhost.model.envelope import Accept, Client, Envelope, Owner, Reason, Refuse, Relay, Verdict
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import MailboxRecord
+from mailhost.model.roles import Role, role_of
 
 MAX_CACHED = 10_000
+# A role address goes where its owner chose when no mailbox of that name takes its mail:
+# a mailbox called postmaster@ wins, a user without a mailbox does not.
+_NO_MAILBOX = frozenset({Reason.UNKNOWN_USER, Reason.NO_MAILBOX})
 
 
 def _with_room(mailbox: MailboxRecord) -> Accept | Refuse:
@@ -49,7 +57,11 @@ class InboundPolicy:
     accepted recipient for a second takes most of those queries away. The
     price: a mailbox removed, disabled or filled within that second still
     takes mail, like Dovecot's soft quota. Refusals are never cached, so a
-    new user receives mail at once.
+    new user receives mail at once. Role addresses are looked up afresh each
+    time (their target's mailbox is cached like any other).
+
+    `hostname` is the server's own ([server] hostname): postmaster@ it, and the
+    bare `<postmaster>` (model/roles.py), are the server's postmaster.
     """
 
     def __init__(
@@ -58,8 +70,10 @@ class InboundPolicy:
         *,
         cache_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        hostname: str = "",
     ) -> None:
         self._units = units
+        self._hostname = hostname
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._accepted: dict[EmailAddress, tuple[float, Accept]] = {}
@@ -74,7 +88,10 @@ class InboundPolicy:
     async def check_recipient(
         self, client: Client, envelope: Envelope, recipient: EmailAddress
     ) -> Verdict:
-        return await self.lookup(recipient)
+        verdict = await self.route(recipient)
+        if isinstance(verdict, Relay) and not envelope.relays_for(verdict.owner):
+            return Refuse(Reason.ANOTHER_OWNER, str(recipient))
+        return verdict
 
     async def check_message(
         self, client: Client, envelope: Envelope, message: bytes
@@ -84,8 +101,57 @@ class InboundPolicy:
     async def release(self, envelope: Envelope) -> None:
         return None  # the MX takes no share of any limit
 
+    async def route(self, address: EmailAddress) -> Verdict:
+        """Where mail for `address` goes: its mailbox (`lookup`), or for a role address
+        without one, the mailbox or the address elsewhere its owner chose."""
+        found = await self.lookup(address)
+        role = role_of(address)
+        if role is None or isinstance(found, Accept):
+            return found
+        if found.reason is Reason.RELAY_DENIED:
+            if role is Role.POSTMASTER and address.domain.ascii == self._hostname:
+                return await self._server_postmaster(address)
+            return found  # never an open relay: not hosted, or pending (not proven)
+        if found.reason not in _NO_MAILBOX:
+            # A disabled domain's postmaster waits (450) like the rest of its mail: a
+            # suspended tenant's mail is held, and the sender retries for days. RFC 5321
+            # §4.5.1 is still met by the server's own postmaster, which no tenant holds.
+            return found
+        async with self._units() as uow:
+            chosen = await uow.postmasters.of_domain(address.domain)
+        if chosen is None or (role is Role.ABUSE and not chosen.abuse_enabled):
+            return found
+        owner = Owner(chosen.customer_id, chosen.domain_id)
+        return await self._to_target(address, chosen.target, owner)
+
+    async def _server_postmaster(self, address: EmailAddress) -> Verdict:
+        async with self._units() as uow:
+            target = await uow.postmasters.of_server()
+        if target is None:  # no provider admin yet: nobody to give the mail to
+            return Refuse(Reason.UNKNOWN_USER, str(address))
+        return await self._to_target(address, target, None)  # mailhost's own: never held
+
+    async def _to_target(self, address: EmailAddress, target: str, owner: Owner | None) -> Verdict:
+        """The target's own mailbox (never another role address: no loops), else the
+        queue when it is not hosted here. A refusal names `address`, never the target."""
+        try:
+            to = EmailAddress.parse(target)
+        except InvalidAddress:  # a contact address stored before it was checked
+            return Refuse(Reason.UNKNOWN_USER, str(address))
+        if role_of(to) is Role.POSTMASTER and to.domain.ascii == self._hostname:
+            if owner is None:  # the server's postmaster is itself: a loop through the queue
+                return Refuse(Reason.UNKNOWN_USER, str(address))
+            return await self._server_postmaster(address)
+        found = await self.lookup(to)
+        if isinstance(found, Accept):
+            return found
+        if found.reason is Reason.RELAY_DENIED:
+            return Relay(to, owner)
+        return Refuse(found.reason, str(address))
+
     async def lookup(self, address: EmailAddress) -> Accept | Refuse:
-        """The hosted mailbox for `address`, with room left, or why mail cannot go there."""
+        """The hosted mailbox for `address`, with room left, or why mail cannot go there;
+        role addresses without a mailbox are `route`'s."""
         now = self._clock()
         cached = self._accepted.get(address)
         if cached is not None and cached[0] > now:

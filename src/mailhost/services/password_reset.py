@@ -36,7 +36,7 @@ from mailhost.services.logins import login_key
 from mailhost.services.passwords import Passwords, check_strength
 from mailhost.services.sessions import digest, new_token, plausible_token
 from mailhost.services.subjects import bound_login, end_other_access
-from mailhost.services.throttle import Throttle
+from mailhost.services.throttle import RequestLimiter
 from mailhost.services.usage import utc_now
 
 log = logging.getLogger("mailhost.reset")
@@ -56,7 +56,7 @@ class PasswordResetService:
         units: UnitOfWorkFactory,
         passwords: Passwords,
         outbox: Outbox,
-        limiter: Throttle,
+        limiter: RequestLimiter,
         sender: str,
         *,
         clock: Callable[[], datetime] = utc_now,
@@ -98,7 +98,7 @@ class PasswordResetService:
         """Mail a reset link for `login` if it exists and has a contact address; never raises."""
         key = login_key(kind, login)
         account = f"reset:{kind}:{key or login.strip().lower()[:320]}"
-        # Every request counts: the limiter is never told of a "success".
+        # Every request counts, whatever comes of it.
         if await self._limiter.check(client.address, account) is not None:
             log.warning("%s from %s: rate limited, nothing sent", account, client.address)
             return

@@ -24,7 +24,16 @@ from datetime import UTC, datetime
 
 from mailhost.errors import InvalidAddress, NotPermitted
 from mailhost.interfaces import SubmissionCounters, UnitOfWorkFactory
-from mailhost.model.envelope import Accept, Client, Envelope, Reason, Refuse, Relay, Verdict
+from mailhost.model.envelope import (
+    Accept,
+    Client,
+    Envelope,
+    Owner,
+    Reason,
+    Refuse,
+    Relay,
+    Verdict,
+)
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.message import author_addresses
 from mailhost.model.names import EmailAddress
@@ -158,7 +167,11 @@ class SubmissionPolicy:
         most = None if who.facilities is None else who.facilities.max_recipients
         if most is not None and len(envelope.recipients) >= most:
             return Refuse(Reason.RECIPIENT_LIMIT, who.address, str(most))
-        verdict = await self._inbound.lookup(recipient)
+        verdict = await self._inbound.route(recipient)
+        if isinstance(verdict, Relay):
+            # A hosted domain's postmaster or abuse address that its owner sends on
+            # elsewhere: the domain's own routing, as on the MX, not this user's relaying.
+            return self._joining(envelope, verdict, recipient)
         if isinstance(verdict, Accept) or verdict.reason is not Reason.RELAY_DENIED:
             return verdict  # a hosted address: delivered, or refused as the MX would
         if who.account is None:
@@ -169,7 +182,17 @@ class SubmissionPolicy:
         if plan is None or _over_transfer(plan, who.transfer_used):
             name = "unknown" if plan is None else f"{plan.name} ({plan.limits.transfer})"
             return Refuse(Reason.TRANSFER_LIMIT, who.address, name)
-        return Relay(recipient)
+        login = who.login
+        return self._joining(
+            envelope, Relay(recipient, Owner(login.customer_id, login.domain_id)), recipient
+        )
+
+    @staticmethod
+    def _joining(envelope: Envelope, relay: Relay, recipient: EmailAddress) -> Relay | Refuse:
+        """Relayed recipients are queued under one owner per message; another's waits (452)."""
+        if not envelope.relays_for(relay.owner):
+            return Refuse(Reason.ANOTHER_OWNER, str(recipient))
+        return relay
 
     async def check_message(
         self, client: Client, envelope: Envelope, message: bytes

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from mailhost.interfaces import Authenticator, Outbox, UnitOfWorkFactory
+from mailhost.interfaces import Authenticator, LoginKind, Outbox, UnitOfWorkFactory
 from mailhost.services.admins import ProviderAdminService
 from mailhost.services.api_tokens import ApiTokenService
+from mailhost.services.app_passwords import AppPasswordService
 from mailhost.services.audit import AuditService
 from mailhost.services.dns_records import DnsService, ServicePorts
+from mailhost.services.login_history import LoginHistoryService
 from mailhost.services.logins import LoginService
 from mailhost.services.password_reset import PasswordResetService
 from mailhost.services.passwords import Passwords
 from mailhost.services.sessions import SessionService
-from mailhost.services.throttle import MemoryThrottle, Throttle
+from mailhost.services.throttle import MemoryLimiter, Penalties
+from mailhost.services.two_factor import TwoFactorService
 
 # Reset mails: a few per login and per client address in an hour are plenty.
 RESETS_PER_ACCOUNT = 3
@@ -30,31 +34,45 @@ class WebAccess:
     admins: ProviderAdminService
     audit: AuditService
     dns: DnsService
+    history: LoginHistoryService
+    two_factor: TwoFactorService
+    app_passwords: AppPasswordService
 
 
 def build_web_access(
     units: UnitOfWorkFactory,
     passwords: Passwords,
-    throttle: Throttle,
+    penalties: Penalties,
     outbox: Outbox,
     users: Authenticator,
     hostname: str,
     ports: ServicePorts,
+    *,
+    require_two_factor: Collection[LoginKind],
 ) -> WebAccess:
-    """`throttle` is the one the mail servers use; reset requests get a limiter of their own."""
-    limiter = MemoryThrottle(
-        max_failures_per_address=RESETS_PER_ADDRESS,
-        max_failures_per_account=RESETS_PER_ACCOUNT,
+    """`penalties` are the mail servers' too; reset requests get a limiter of their own.
+    `require_two_factor`: the kinds of login that must enrol (`[auth] require_two_factor`)."""
+    limiter = MemoryLimiter(
+        per_address=RESETS_PER_ADDRESS,
+        per_account=RESETS_PER_ACCOUNT,
         window_seconds=RESET_WINDOW_SECONDS,
     )
     # The server host name need not be a domain name (localhost): kept as plain text.
     sender = f"postmaster@{hostname}"
+    logins = LoginService(units, passwords, penalties, users)
     return WebAccess(
-        logins=LoginService(units, passwords, throttle, users),
+        logins=logins,
         sessions=SessionService(units),
         api_tokens=ApiTokenService(units),
         resets=PasswordResetService(units, passwords, outbox, limiter, sender),
         admins=ProviderAdminService(units, passwords),
         audit=AuditService(units),
         dns=DnsService(units, hostname, ports),
+        history=LoginHistoryService(
+            penalties.attempts, outbox, sender, penalty_window=penalties.window
+        ),
+        two_factor=TwoFactorService(
+            units, penalties, logins, required=require_two_factor, issuer=hostname
+        ),
+        app_passwords=AppPasswordService(units, passwords),
     )

@@ -2,7 +2,7 @@
 
 aiosmtpd finds `auth_<MECHANISM>` methods on the handler and calls them with
 the server protocol and the AUTH arguments; ours are async, so the password is
-checked by the shared Authenticator (argon2 off the loop, throttled) instead of
+checked by the shared Authenticator (argon2 off the loop, penalties) instead of
 aiosmtpd's synchronous `authenticator` callback.
 """
 
@@ -15,7 +15,7 @@ from typing import Protocol
 from aiosmtpd.smtp import AuthResult
 
 from mailhost.interfaces import Authenticator
-from mailhost.model.logins import Authenticated, ClientInfo, Throttled
+from mailhost.model.logins import Authenticated, ClientInfo
 from mailhost.model.records import LoginRecord
 from mailhost.smtp import replies
 
@@ -96,10 +96,6 @@ class Sasl:
             server.session.auth_data = outcome.login
             await server.push(replies.AUTH_SUCCEEDED.render())
             return AuthResult(success=False, handled=True)
-        if isinstance(outcome, Throttled):
-            seconds = str(max(1, round(outcome.retry_after)))
-            message = replies.AUTH_TEMPORARY.render(seconds=seconds)
-            return AuthResult(success=False, handled=False, message=message)
         return _refused()
 
 

@@ -35,6 +35,11 @@ class WithProtocol(StrEnum):
     ESMTPS = "ESMTPS"  # EHLO after STARTTLS
     ESMTPA = "ESMTPA"  # EHLO and AUTH (RFC 3848 §2)
     ESMTPSA = "ESMTPSA"  # EHLO, TLS and AUTH (RFC 3848 §3)
+    # The same with SMTPUTF8 in MAIL FROM (RFC 6531 §3.7.3, registered in §4.3).
+    UTF8SMTP = "UTF8SMTP"
+    UTF8SMTPS = "UTF8SMTPS"
+    UTF8SMTPA = "UTF8SMTPA"
+    UTF8SMTPSA = "UTF8SMTPSA"
 
 
 def first_bare_line_ending(data: bytes) -> int | None:
@@ -78,7 +83,8 @@ def received_header(
     when it is a valid Domain or address literal, otherwise the peer's address
     literal with the HELO name in a comment (the name is client input, never trusted
     to be syntax). No reverse DNS lookup is made. `for` names the recipient only when
-    there is exactly one, so copies do not reveal the other recipients.
+    there is exactly one, so copies do not reveal the other recipients; in an
+    SMTPUTF8 transaction it may be UTF-8 (RFC 6531 §3.7.3), else the header is ASCII.
     """
     if now.utcoffset() is None:
         raise ValueError("the Received date needs a timezone (RFC 5322 §3.3)")
@@ -120,4 +126,4 @@ def _fold(name: str, clauses: list[str]) -> bytes:
             lines.append(f"\t{clause}")
         else:
             lines[-1] += f" {clause}"
-    return "\r\n".join(lines).encode("ascii") + CRLF
+    return "\r\n".join(lines).encode("utf-8") + CRLF

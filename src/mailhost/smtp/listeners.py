@@ -30,6 +30,7 @@ from typing import AnyStr
 from aiosmtpd.smtp import SMTP
 
 from mailhost.errors import ConfigError
+from mailhost.logs import event
 from mailhost.smtp import replies
 from mailhost.smtp.admission import Admission, SessionLimits, Turnaway
 from mailhost.smtp.session import SessionDependencies, SessionHandler
@@ -100,7 +101,11 @@ class EsmtpProtocol(SMTP):
         super().__init__(
             handler,
             data_size_limit=max_message_size,
-            enable_SMTPUTF8=False,
+            # RFC 6531: aiosmtpd then reads command arguments as UTF-8 (invalid bytes
+            # become surrogates, which no address check accepts; the line limits
+            # stay in octets) and raises the MAIL line limit by 10 (RFC 6531 §3.4).
+            # Whether a transaction may use UTF-8 is smtp/session.py's to decide.
+            enable_SMTPUTF8=True,
             decode_data=False,  # keep the bytes as sent; 8BITMIME
             hostname=hostname,
             ident=GREETING,
@@ -182,7 +187,7 @@ class EsmtpProtocol(SMTP):
         self._mid_reply = line[3:4] == "-"
         await super().push(status)
         if not self._mid_reply and self._errors >= self._limits.hard_error_limit:
-            log.info("%s: %d errors, disconnected", self._client(), self._errors)
+            event(log, "disconnected", client=self._client(), errors=self._errors)
             self._hang_up(replies.TOO_MANY_ERRORS.render(hostname=self._mx_hostname))
 
     def _tracked(self, method: Command) -> Command:
@@ -251,6 +256,7 @@ class EsmtpProtocol(SMTP):
         # call, and with a fast path for the plain `<local@domain> [params]` nearly
         # every client sends (the email package's parser is a fifth of an MX's time).
         # tests/smtp/test_mx.py checks both against aiosmtpd's on arbitrary input.
+        # The fast path is ASCII: a UTF-8 path (RFC 6531 §3.3) takes the email parser.
         if not arg:
             return "", ""
         plain = _PLAIN_PATH.fullmatch(arg)

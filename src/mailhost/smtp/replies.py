@@ -17,7 +17,8 @@ from mailhost.model.envelope import Reason, Refuse
 # RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets including CRLF.
 MAX_REPLY_LINE = 510
 # Directory names and client input can reach reply texts; never let them break the
-# line framing, and stay ASCII since SMTPUTF8 is not offered (RFC 6531).
+# line framing, and stay ASCII: RFC 6531 lets UTF-8 into a reply only for a client
+# that sent SMTPUTF8, and one reply table for every client is simpler.
 _UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
@@ -64,6 +65,13 @@ BAD_SENDER_SYNTAX = Reply(
 )
 BAD_RECIPIENT_SYNTAX = Reply(
     501, "5.1.3", "bad recipient address syntax", "RFC 5321 §4.1.2; RFC 3463 §3.2 X.1.3"
+)
+# A UTF-8 address (or U-label domain) in MAIL or RCPT without SMTPUTF8 in MAIL FROM.
+NEEDS_SMTPUTF8 = Reply(
+    553,
+    "5.6.7",
+    "non-ASCII address requires SMTPUTF8",
+    "RFC 6531 §3.5; RFC 3463 X.6.7, registered by RFC 6531",
 )
 # RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; §4.5.3.1.10: 452 beyond.
 TOO_MANY_RECIPIENTS = Reply(
@@ -153,6 +161,14 @@ REFUSALS: Mapping[Reason, Reply] = {
         "<{address}>: mailbox temporarily unavailable",
         "RFC 5321 §4.2.2 450; RFC 3463 §3.3 X.2.1",
     ),
+    # A relayed postmaster@/abuse@ of a second tenant in one message: the sender sends it
+    # again for this recipient in its own transaction, as for any recipient limit.
+    Reason.ANOTHER_OWNER: Reply(
+        452,
+        "4.5.3",
+        "<{address}>: too many recipients, send this one again separately",
+        "RFC 5321 §4.5.3.1.10; RFC 3463 §3.6 X.5.3",
+    ),
     # RFC 5321 §4.5.3.1.10: clients SHOULD treat 552 at RCPT as a temporary failure (452),
     # so senders retry a full mailbox; the product asks for 552, RFC 3463 §3.3 X.2.2.
     Reason.MAILBOX_FULL: Reply(
@@ -216,12 +232,6 @@ AUTH_SUCCEEDED = Reply(235, "2.7.0", "Authentication successful", "RFC 4954 §6"
 AUTH_INVALID = Reply(
     535, "5.7.8", "Authentication credentials invalid", "RFC 4954 §6; RFC 3463 §3.8 X.7.8"
 )
-AUTH_TEMPORARY = Reply(
-    454,
-    "4.7.0",
-    "Temporary authentication failure, try again in {seconds} seconds",
-    "RFC 4954 §6; RFC 3463 §3.8 X.7.0",
-)
 AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required", "RFC 4954 §6")
 AUTH_SYNTAX = Reply(
     501, "5.5.2", "Cannot decode the AUTH response", "RFC 4954 §4; RFC 4616 §2; RFC 3463 X.5.2"
@@ -274,12 +284,6 @@ _UNRECOGNISED = Reply(
     500, "5.5.1", "Error: command not recognized", "RFC 5321 §4.2.2 500; RFC 3463 §3.6 X.5.1"
 )
 _BAD_SYNTAX = Reply(500, "5.5.2", "Error: bad syntax", "RFC 5321 §4.2.2 500; RFC 3463 §3.6 X.5.2")
-_NOT_ASCII = Reply(
-    500,
-    "5.6.7",
-    "Error: non-ASCII input needs SMTPUTF8, which is not offered",
-    "RFC 6531; RFC 3463 §3.7",
-)
 _PARAMETERS = Reply(
     555, "5.5.4", "parameters not recognized or not implemented", "RFC 5321 §4.1.1.11"
 )
@@ -304,7 +308,6 @@ AIOSMTPD: tuple[Rewrite, ...] = (
     _said('500 Error: command "', None, _UNRECOGNISED, prefix=True),
     _said("500 Error: command 'AUTH' not recognized", None, _UNRECOGNISED),
     _said("500 Error: bad syntax", None, _BAD_SYNTAX),
-    _said("500 Error: strict ASCII mode", None, _NOT_ASCII),
     _said("501 Syntax: MAIL FROM: <address>", None, _syntax(_MAIL_SYNTAX), prefix=True),
     _said("501 Syntax: RCPT TO: <address>", None, _syntax(_RCPT_SYNTAX), prefix=True),
     _said("501 Syntax: DATA", None, _syntax("DATA")),
@@ -315,7 +318,6 @@ AIOSMTPD: tuple[Rewrite, ...] = (
     _said("502 Could not VRFY ", None, _syntax("VRFY <address>"), prefix=True),
     _said("501 Error: BODY can only be one of 7BIT, 8BITMIME", None, _syntax("BODY=7BIT|8BITMIME")),
     _said("501 Error: SMTPUTF8 takes no arguments", None, _syntax("SMTPUTF8")),
-    _said("501 Error: SMTPUTF8 disabled", None, _PARAMETERS),
     _said("555 MAIL FROM parameters not recognized or not implemented", None, _PARAMETERS),
     _said("555 RCPT TO parameters not recognized or not implemented", None, _PARAMETERS),
     _said("501 Not enough value", None, _syntax("AUTH <mechanism> [initial-response]")),

@@ -24,12 +24,13 @@ from typing import Protocol
 
 from aiosmtpd.smtp import AuthResult, TLSSetupException
 
-from mailhost.errors import InvalidAddress, TemporaryFailure
+from mailhost.errors import InvalidAddress, InvalidDomainName, TemporaryFailure
 from mailhost.interfaces import Authenticator
 from mailhost.logs import event
 from mailhost.model.envelope import Client, Envelope, Refuse
-from mailhost.model.names import EmailAddress
+from mailhost.model.names import DomainName
 from mailhost.model.records import LoginRecord
+from mailhost.model.roles import forward_path
 from mailhost.services.delivery import DeliveryService
 from mailhost.services.policy import PolicyEngine
 from mailhost.smtp import replies
@@ -48,8 +49,11 @@ NULL_SENDER = "<>"  # how aiosmtpd hands over `MAIL FROM:<>` (RFC 5321 §4.5.5)
 # quoted strings); the domain must look like a host name or an address literal.
 _SENDER_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _SENDER_DOMAIN = re.compile(rf"{_SENDER_LABEL}(?:\.{_SENDER_LABEL})*\.?|\[[\x21-\x5a\x5e-\x7e]+\]")
-_LOCAL_UNQUOTED = re.compile(r"[\x21-\x7e]+")
-_LOCAL_QUOTED = re.compile(r'"(?:[\x20-\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"')
+# RFC 6531 §3.3: local parts may be UTF-8 as well (UTF8-non-ascii); a surrogate is the
+# trace of bytes that were not UTF-8 (aiosmtpd decodes with surrogateescape).
+_UTF8 = "\u0080-\ud7ff\ue000-\U0010ffff"
+_LOCAL_UNQUOTED = re.compile(rf"[\x21-\x7e{_UTF8}]+")
+_LOCAL_QUOTED = re.compile(rf'"(?:[\x20-\x21\x23-\x5b\x5d-\x7e{_UTF8}]|\\[\x20-\x7e])*"')
 # RFC 1870 §3: the SIZE parameter of MAIL FROM is a decimal count of octets.
 _SIZE_PARAMETER = re.compile(r"SIZE=([0-9]{1,20})", re.IGNORECASE)
 _CONNECTIONS = itertools.count(1)
@@ -93,16 +97,27 @@ class EnvelopeView(Protocol):
 
 
 def sender_syntax_ok(path: str) -> bool:
-    """A loose check of the reverse-path aiosmtpd parsed from `MAIL FROM:` (RFC 5321 §4.1.2)."""
+    """A loose check of the reverse-path aiosmtpd parsed from `MAIL FROM:` (RFC 5321 §4.1.2),
+    UTF-8 included (RFC 6531 §3.3: a U-label domain, a UTF-8 local part)."""
     if path == NULL_SENDER:
         return True
     local, at, domain = path.rpartition("@")
-    if not at or not local or len(path) > MAX_PATH:
+    if not at or not local or len(path.encode("utf-8", "surrogatepass")) > MAX_PATH:
         return False
     local_ok = _LOCAL_QUOTED.fullmatch(local) or (
         _LOCAL_UNQUOTED.fullmatch(local) and '"' not in local
     )
-    return bool(local_ok and _SENDER_DOMAIN.fullmatch(domain))
+    return bool(local_ok and _sender_domain_ok(domain))
+
+
+def _sender_domain_ok(domain: str) -> bool:
+    if domain.isascii():
+        return _SENDER_DOMAIN.fullmatch(domain) is not None
+    try:
+        DomainName.parse(domain)  # U-labels: IDNA decides
+    except InvalidDomainName:
+        return False
+    return True
 
 
 def peer_ip(peer: object) -> str | None:
@@ -112,8 +127,13 @@ def peer_ip(peer: object) -> str | None:
     return None
 
 
-def protocol_of(session: SessionView, authenticated: bool) -> WithProtocol:
-    """RFC 3848's `with` keyword; ESMTPSA is ESMTP with both TLS and AUTH."""
+def protocol_of(session: SessionView, authenticated: bool, smtputf8: bool = False) -> WithProtocol:
+    """RFC 3848's `with` keyword; ESMTPSA is ESMTP with both TLS and AUTH. A transaction
+    with SMTPUTF8 is RFC 6531's UTF8SMTP, with the same S and A (RFC 6531 §4.3)."""
+    if smtputf8:  # only after EHLO: HELO sessions have no MAIL parameters
+        if authenticated:
+            return WithProtocol.UTF8SMTPSA if session.ssl is not None else WithProtocol.UTF8SMTPA
+        return WithProtocol.UTF8SMTPS if session.ssl is not None else WithProtocol.UTF8SMTP
     if authenticated:
         return WithProtocol.ESMTPSA if session.ssl is not None else WithProtocol.ESMTPA
     if not session.extended_smtp:
@@ -173,6 +193,7 @@ class SessionHandler:
             f"SIZE {self._deps.max_message_size}",  # RFC 1870
             "8BITMIME",  # RFC 6152; content is kept as bytes
             "ENHANCEDSTATUSCODES",  # RFC 2034
+            "SMTPUTF8",  # RFC 6531; UTF-8 addresses and headers, kept as they came
         ]
         if session.ssl is None:
             if self._deps.ssl_context is not None:
@@ -239,6 +260,9 @@ class SessionHandler:
         if self._deps.authenticator is not None and client.login is None:
             # The protocol answers 530 first; never relay unauthenticated.
             return replies.AUTH_REQUIRED.render()
+        smtputf8 = "SMTPUTF8" in options  # aiosmtpd upper-cased them and checked its form
+        if not smtputf8 and not address.isascii():
+            return self._refused(client, "MAIL", replies.NEEDS_SMTPUTF8.render(), address)
         if not sender_syntax_ok(address):
             return self._refused(client, "MAIL", replies.BAD_SENDER_SYNTAX.render(), address)
         sender = "" if address == NULL_SENDER else address
@@ -248,6 +272,7 @@ class SessionHandler:
             return self.temporary_failure("MAIL", error)
         if isinstance(opened, Refuse):
             return self._refused(client, "MAIL", replies.render(opened), address)
+        opened.smtputf8 = smtputf8
         self._transaction = (client, opened)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -266,8 +291,11 @@ class SessionHandler:
         client, open_envelope = self._transaction
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return self._refused(client, "RCPT", replies.TOO_MANY_RECIPIENTS.render(), address)
+        if not open_envelope.smtputf8 and not address.isascii():
+            # A U-label domain too: its A-label would do, but the client must send that.
+            return self._refused(client, "RCPT", replies.NEEDS_SMTPUTF8.render(), address)
         try:
-            recipient = EmailAddress.parse(address)
+            recipient = forward_path(address, self._deps.hostname)  # <postmaster> too
         except InvalidAddress:
             return self._refused(client, "RCPT", replies.BAD_RECIPIENT_SYNTAX.render(), address)
         try:
@@ -361,7 +389,7 @@ class SessionHandler:
             helo=client.helo,
             peer_ip=client.ip,
             hostname=self._deps.hostname,
-            protocol=protocol_of(session, client.login is not None),
+            protocol=protocol_of(session, client.login is not None, envelope.smtputf8),
             queue_id=envelope.id,
             recipient=single,
             now=datetime.now(UTC),

@@ -18,7 +18,21 @@ from mailhost.web.dependencies import FORM_COOKIE, WebContext, WebRuntime, check
 from mailhost.web.dns_check import DnsChecker
 from mailhost.web.errors import install_error_handlers
 from mailhost.web.pages import load_templates
-from mailhost.web.panel import customer, dns, domain, help, login, provider, smtp, tokens, user
+from mailhost.web.panel import (
+    app_passwords,
+    customer,
+    dns,
+    domain,
+    help,
+    login,
+    logins,
+    postmaster,
+    provider,
+    smtp,
+    tokens,
+    two_factor,
+    user,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -66,6 +80,7 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
         accounts=services.accounts,
         users=services.users,
         usage=services.usage,
+        postmaster=services.postmaster,
         access=runtime.web_access,
         dns=dns_checker or DnsChecker(),
         templates=load_templates(),
@@ -77,7 +92,8 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
         BodyLimit, limit=runtime.settings.web.max_body_size, headers=SECURITY_HEADERS
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    panel = [login, provider, customer, domain, smtp, dns, tokens, user, help]
+    panel = [login, provider, customer, domain, smtp, dns, postmaster, tokens, logins, user, help]
+    panel += [two_factor, app_passwords]
     for module in panel:
         app.include_router(
             module.router, include_in_schema=False, dependencies=[Depends(check_csrf)]

@@ -13,7 +13,9 @@ from fastapi.templating import Jinja2Templates
 from mailhost.interfaces import LoginKind
 from mailhost.model.actors import Actor, CustomerActor, ProviderActor, UserActor
 from mailhost.services.accounts import AccountService
+from mailhost.services.postmaster import PostmasterService
 from mailhost.services.sessions import PanelSession
+from mailhost.services.two_factor import PENDING_LIFETIME
 from mailhost.services.usage import UsageService
 from mailhost.services.users import UserService
 from mailhost.services.web_access import WebAccess
@@ -21,6 +23,8 @@ from mailhost.settings import Settings
 from mailhost.web.dns_check import DnsChecker
 
 SESSION_COOKIE = "mailhost_session"
+# A right password still waiting for its two-factor code (services/two_factor.py).
+PENDING_COOKIE = "mailhost_pending"
 # Forms shown before login (login, forgot password, reset) are tied to this cookie.
 FORM_COOKIE = "mailhost_form"
 
@@ -32,6 +36,8 @@ class ServiceSet(Protocol):
     def users(self) -> UserService: ...
     @property
     def usage(self) -> UsageService: ...
+    @property
+    def postmaster(self) -> PostmasterService: ...
 
 
 class WebRuntime(Protocol):
@@ -51,6 +57,7 @@ class WebContext:
     accounts: AccountService
     users: UserService
     usage: UsageService
+    postmaster: PostmasterService
     access: WebAccess
     dns: DnsChecker
     templates: Jinja2Templates
@@ -189,6 +196,29 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
         samesite="lax",
         secure=is_tls(request),
         path="/",
+    )
+
+
+def set_pending_cookie(request: Request, response: Response, token: str) -> None:
+    # Strict, and only for the second step's pages: its form is this site's own page.
+    response.set_cookie(
+        PENDING_COOKIE,
+        token,
+        max_age=int(PENDING_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=is_tls(request),
+        path="/login/two-factor",
+    )
+
+
+def clear_pending_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        PENDING_COOKIE,
+        httponly=True,
+        samesite="strict",
+        secure=is_tls(request),
+        path="/login/two-factor",
     )
 
 

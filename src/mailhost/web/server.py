@@ -70,7 +70,7 @@ async def start_web_server(app: ASGIApp, host: str, port: int) -> WebServer:
         access_log=False,
         lifespan="off",
         server_header=False,
-        # The client address feeds the login throttle and the scheme the Secure cookie
+        # The client address feeds the login penalties and the scheme the Secure cookie
         # flag: neither may come from a header any local process can write.
         proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

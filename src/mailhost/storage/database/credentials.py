@@ -13,10 +13,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from mailhost.interfaces import LoginKind
-from mailhost.storage.database.tables import ApiToken, DomainUser, PasswordReset, WebSession
+from mailhost.storage.database.tables import (
+    ApiToken,
+    AppPassword,
+    DomainUser,
+    PasswordReset,
+    RecoveryCode,
+    TwoFactorEnrolment,
+    WebSession,
+)
 
-CredentialRow = WebSession | ApiToken | PasswordReset
-CREDENTIAL_TABLES: tuple[type[CredentialRow], ...] = (WebSession, ApiToken, PasswordReset)
+CredentialRow = WebSession | ApiToken | PasswordReset | TwoFactorEnrolment
+CREDENTIAL_TABLES: tuple[type[CredentialRow], ...] = (
+    WebSession,
+    ApiToken,
+    PasswordReset,
+    TwoFactorEnrolment,
+)
 # The foreign-key column each kind of login is named by (tables._Subject).
 SUBJECT_COLUMNS: dict[str, str] = {
     "provider": "admin_id",
@@ -53,14 +66,27 @@ def subject_id_of(row: CredentialRow) -> int | None:
 async def delete_credentials(
     session: AsyncSession, kind: LoginKind, subject_ids: Select[int] | int
 ) -> None:
-    """Delete every session, API token and reset link of the logins named (an id, or a
-    query of ids), in the caller's transaction."""
+    """Delete every session, API token, reset link, two-factor enrolment (with its
+    recovery codes) and app password of the logins named (an id, or a query of ids), in
+    the caller's transaction."""
     for table in CREDENTIAL_TABLES:
         column = subject_key(table, kind)
         matches = (
             column.in_(subject_ids) if isinstance(subject_ids, Select) else column == subject_ids
         )
+        if table is TwoFactorEnrolment:
+            enrolments = select(TwoFactorEnrolment.id).where(matches)
+            await session.execute(
+                delete(RecoveryCode).where(RecoveryCode.enrolment_id.in_(enrolments))
+            )
         await session.execute(delete(table).where(matches))
+    if kind == "user":
+        users = (
+            AppPassword.user_id.in_(subject_ids)
+            if isinstance(subject_ids, Select)
+            else AppPassword.user_id == subject_ids
+        )
+        await session.execute(delete(AppPassword).where(users))
 
 
 def users_of_domain(domain_id: int) -> Select[int]:

@@ -63,6 +63,8 @@ def _domain(row: Domain, customer_login: str) -> DomainRecord:
         row.enabled,
         None if row.verified_at is None else _utc(row.verified_at),
         row.verification_token,
+        None if row.postmaster_address is None else EmailAddress.parse(row.postmaster_address),
+        row.abuse_enabled,
     )
 
 

@@ -18,7 +18,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
+    text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -75,6 +78,10 @@ class Domain(Base):
     # (or the provider vouches for the domain) verified_at is NULL and nothing is stored.
     verification_token: Mapped[str] = mapped_column(String(64))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # RFC 5321 §4.5.1 postmaster@ (and RFC 2142 abuse@ when enabled) without a user of
+    # that name: to this address, or with NULL to the customer's contact address.
+    postmaster_address: Mapped[str | None] = mapped_column(String(254))
+    abuse_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DomainUser(Base):
@@ -87,6 +94,8 @@ class DomainUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     recovery_email: Mapped[str | None] = mapped_column(String(254))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Mail the recovery address when a login from a new address follows failures.
+    login_notices: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Mailbox(Base):
@@ -279,6 +288,113 @@ class PasswordReset(_Subject, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAttempt(Base):
+    """One login attempt on any service: the penalties' memory and the login history.
+
+    `account` is the login as typed (normalised, bounded) and counts failures even
+    for logins that do not exist; the foreign key of `kind` names the login it was
+    (NULL when none), so the history dies with its login and is shown to it alone.
+    """
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        CheckConstraint(
+            "(admin_id IS NULL OR kind = 'provider') AND (customer_id IS NULL OR kind = 'customer')"
+            " AND (domain_id IS NULL OR kind = 'domain') AND (user_id IS NULL OR kind = 'user')",
+            name="subject_of_kind",
+        ),
+        Index("ix_login_attempts_client_at", "client", "at"),
+        Index("ix_login_attempts_account_at", "account", "at"),
+        Index("ix_login_attempts_at", "at"),
+        Index(
+            "ix_login_attempts_notice_due",
+            "id",
+            sqlite_where=text("notice_due"),
+            postgresql_where=text("notice_due"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    service: Mapped[str] = mapped_column(String(16))  # pop3 | submission | web
+    client: Mapped[str] = mapped_column(String(64))  # the peer's IP address
+    kind: Mapped[str] = mapped_column(String(16))  # provider | customer | domain | user
+    account: Mapped[str] = mapped_column(String(330))
+    admin_id: Mapped[int | None] = mapped_column(
+        ForeignKey("provider_admins.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("domain_users.id", ondelete="CASCADE"), index=True
+    )
+    success: Mapped[bool] = mapped_column(Boolean)
+    app_password_name: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(String(100), default="")
+    # A success from a new address after failures: the user's notice is still to be sent.
+    notice_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class TwoFactorEnrolment(_Subject, Base):
+    """A login's TOTP secret (RFC 6238); pending until a code confirms it (enabled_at).
+
+    One per login: each subject column is unique (NULLs never collide). The secret is
+    kept as it is, since the server computes the same codes as the login's app.
+    """
+
+    __tablename__ = "two_factor_enrolments"
+    __table_args__ = (
+        _one_subject(),
+        UniqueConstraint("admin_id"),
+        UniqueConstraint("customer_id"),
+        UniqueConstraint("domain_id"),
+        UniqueConstraint("user_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # RFC 6238 §5.2: the time step of the last code accepted; a code is accepted once,
+    # and no code of an earlier step after it (one conditional UPDATE, on every node).
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """A single-use code that stands in for a TOTP code; only its keyed digest is kept."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("enrolment_id", "digest"),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(
+        ForeignKey("two_factor_enrolments.id", ondelete="CASCADE")
+    )
+    digest: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AppPassword(Base):
+    """A domain user's password for one mail program (POP3, submission); revoked by deleting.
+
+    `prefix` is the first group of the password in clear, to find the row without an
+    argon2 verification per app password; the rest is only in the argon2id hash.
+    """
+
+    __tablename__ = "app_passwords"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("domain_users.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(320))  # the user's address when it was made
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(8))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_address: Mapped[str | None] = mapped_column(String(64))
 
 
 class ProviderAdmin(Base):

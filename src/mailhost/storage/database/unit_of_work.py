@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhost.model.names import EmailAddress
-from mailhost.model.records import LoginRecord
+from mailhost.model.records import LoginRecord, MailSecrets
+from mailhost.storage.database.app_passwords import SqlAppPasswords
 from mailhost.storage.database.directory import SqlDirectory
 from mailhost.storage.database.facilities import SqlFacilities
+from mailhost.storage.database.postmasters import SqlPostmasters
+from mailhost.storage.database.two_factor import SqlTwoFactor
 from mailhost.storage.database.usage import SqlAuditLog, SqlUsage
 from mailhost.storage.database.web_access import SqlWebAccess
 
@@ -22,6 +26,9 @@ class SqlUnitOfWork:
     usage: SqlUsage
     audit: SqlAuditLog
     web_access: SqlWebAccess
+    postmasters: SqlPostmasters
+    two_factor: SqlTwoFactor
+    app_passwords: SqlAppPasswords
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -36,6 +43,9 @@ class SqlUnitOfWork:
         self.usage = SqlUsage(session)
         self.audit = SqlAuditLog(session)
         self.web_access = SqlWebAccess(session)
+        self.postmasters = SqlPostmasters(session)
+        self.two_factor = SqlTwoFactor(session)
+        self.app_passwords = SqlAppPasswords(session)
         return self
 
     async def __aexit__(
@@ -74,3 +84,14 @@ class SqlLoginDirectory:
     async def find_login(self, address: EmailAddress) -> LoginRecord | None:
         async with self._units() as uow:
             return await uow.directory.find_login(address)
+
+    async def mail_secrets(self, user_id: int, prefix: str | None) -> MailSecrets:
+        async with self._units() as uow:
+            enrolment = await uow.two_factor.of_login("user", user_id)
+            found = () if prefix is None else await uow.app_passwords.secrets(user_id, prefix)
+        return MailSecrets(enrolment is not None and enrolment.enabled, found)
+
+    async def app_password_used(self, app_password_id: int, at: datetime, client: str) -> None:
+        async with self._units() as uow:
+            await uow.app_passwords.touch(app_password_id, at, client)
+            await uow.commit()

@@ -147,6 +147,13 @@ class DomainPatch(Model):
         default=None,
         description="true: the provider vouches for the domain without its DNS proof",
     )
+    postmaster: Address | None = Field(
+        default=None,
+        description="where postmaster@ (and abuse@) mail goes without a mailbox of that name:"
+        " a mailbox of the domain's customer or an address elsewhere; null: the customer's"
+        " contact address; absent: unchanged",
+    )
+    abuse: bool | None = Field(default=None, description="abuse@ goes where postmaster@ goes")
 
 
 class DomainOut(Model):
@@ -157,9 +164,15 @@ class DomainOut(Model):
     verified: bool = Field(description="ownership shown in DNS, or vouched for by the provider")
     status: DomainStatus = Field(description="disabled, else pending until verified")
     mail_server: str
+    postmaster: str | None = Field(
+        description="where postmaster@ mail goes without a mailbox of that name;"
+        " null: the customer's contact address"
+    )
+    abuse: bool = Field(description="abuse@ goes where postmaster@ goes (else refused)")
 
     @classmethod
     def of(cls, domain: DomainRecord) -> DomainOut:
+        postmaster = domain.postmaster_address
         return cls(
             name=domain.name.ascii,
             unicode_name=domain.name.unicode,
@@ -168,6 +181,8 @@ class DomainOut(Model):
             verified=domain.verified,
             status=domain.status,
             mail_server=domain.name.mail_host,
+            postmaster=None if postmaster is None else str(postmaster),
+            abuse=domain.abuse_enabled,
         )
 
 

@@ -18,7 +18,9 @@ TOPICS: dict[str, str] = {
     "users": "Domain Name Users",
     "pop3": "POP3 Mailbox Usage",
     "smtp": "SMTP Accounts",
+    "postmaster": "Postmaster & abuse",
     "clients": "Setting up your mail program",
+    "security": "Two-factor & app passwords",
 }
 DomainQuery = Annotated[str | None, Query(max_length=253)]
 

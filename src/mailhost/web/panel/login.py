@@ -8,13 +8,16 @@ from fastapi import APIRouter, Form, Path, Request, Response
 
 from mailhost.errors import MailhostError
 from mailhost.interfaces import LoginKind
-from mailhost.model.logins import ClientInfo, Throttled
+from mailhost.model.logins import ClientInfo
 from mailhost.services.sessions import Login
+from mailhost.services.two_factor import SecondStep
 from mailhost.web.dependencies import (
     SESSION_COOKIE,
     Ctx,
+    clear_pending_cookie,
     clear_session_cookie,
     optional_session,
+    set_pending_cookie,
     set_session_cookie,
 )
 from mailhost.web.errors import status_for
@@ -68,19 +71,26 @@ async def login(
     request: Request, ctx: Ctx, level: Level, login: FormText, password: FormText
 ) -> Response:
     outcome = await ctx.access.logins.login(level, login, password, client_of(request))
-    if isinstance(outcome, Throttled):
-        minutes = max(1, round(outcome.retry_after / 60))
-        message = f"Too many failed logins. Try again in about {minutes} minutes."
-        return await _login_page(request, level, status=429, error=message)
     if not isinstance(outcome, Login):
         message = "The login or the password is not correct."
         return await _login_page(request, level, status=401, error=message)
+    step = await ctx.access.two_factor.after_password(outcome)
+    if isinstance(step, SecondStep):
+        # No session yet: a code (or, when required, setting two-factor up) comes first.
+        response = see_other("/login/two-factor/enrol" if step.enrol else "/login/two-factor/code")
+        set_pending_cookie(request, response, step.token)
+        return response
+    return await open_session(request, ctx, outcome, see_other(home_of(outcome.actor)))
+
+
+async def open_session(request: Request, ctx: Ctx, login: Login, response: Response) -> Response:
+    """`response` with the cookie of a new session for `login`, in place of any other."""
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await ctx.access.sessions.close(old)
-    token, _ = await ctx.access.sessions.open(outcome)
-    response = see_other(home_of(outcome.actor))
+    token, _ = await ctx.access.sessions.open(login)
     set_session_cookie(request, response, token)
+    clear_pending_cookie(request, response)
     return response
 
 

@@ -1,4 +1,5 @@
-"""A domain user's self-service page: mailbox usage, own password, mail client set-up."""
+"""A domain user's self-service page: mailbox usage, own password, mail client set-up,
+recent logins and the new-address login notice."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ async def _page(
         endpoints=endpoints(ctx.settings),
         mail_host=actor.address.domain.mail_host,
         mail_domain=actor.address.domain.ascii,
+        logins=await ctx.access.history.recent(session.login),
+        notices=await ctx.access.history.notices_wanted(actor),
     )
 
 
@@ -59,7 +62,7 @@ async def change_password(
 ) -> Response:
     actor = _user(session)
     try:
-        # Through the throttled login check: this form must not be a way to guess passwords.
+        # Through the penalised login check: this form must not be a way to guess passwords.
         again = await ctx.access.logins.login(
             "user", str(actor.address), current, client_of(request)
         )
@@ -74,6 +77,15 @@ async def change_password(
     except MailhostError as exc:
         return await _page(request, ctx, session, exc)
     return see_other("/user/", "password_changed")
+
+
+@router.post("/login-notices")
+async def login_notices(
+    ctx: Ctx, session: UserSession, wanted: Annotated[bool, Form()] = False
+) -> Response:
+    # An unticked checkbox sends nothing: absent means off.
+    await ctx.access.history.want_notices(_user(session), wanted)
+    return see_other("/user/", "notices_on" if wanted else "notices_off")
 
 
 @router.get("/mail.mobileconfig")

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from mailhost.errors import InvalidInput
 from mailhost.model.actors import CustomerActor
+from mailhost.model.names import EmailAddress
+from mailhost.services.postmaster import DEFAULT
 from mailhost.web.api.schemas import (
     DnsRecordOut,
     DnsRecordPage,
@@ -61,13 +63,20 @@ async def change_domain(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, change: DomainPatch
 ) -> DomainOut:
     """Disable or enable a domain (its customer or the provider); `verified: true`
-    marks it verified without its DNS proof (provider only)."""
+    marks it verified without its DNS proof (provider only); `postmaster` and `abuse`
+    say where its postmaster@ and abuse@ mail goes (its manager, customer or provider)."""
     name = domain_name(domain)
     found = await ctx.accounts.domain(actor, name)
     if change.verified:
         found = await ctx.accounts.trust_domain(actor, name)
     if change.enabled is not None:
         found = await ctx.accounts.set_domain_enabled(actor, name, change.enabled)
+    chosen = "postmaster" in change.model_fields_set
+    if chosen or change.abuse is not None:
+        to = None
+        if chosen:
+            to = DEFAULT if change.postmaster is None else EmailAddress.parse(change.postmaster)
+        found = await ctx.postmaster.set_postmaster(actor, name, to=to, abuse=change.abuse)
     return DomainOut.of(found)
 
 
