@@ -74,8 +74,13 @@ async def _populate(data_dir: Path, env: dict[str, str]) -> None:
         await rt.services.users.add_smtp_account(OP, sender, SmtpFacilities())
 
 
-def _start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+def _start(
+    command: list[str], env: dict[str, str], log: Path | None = None
+) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """Start `command`; serve's log (a line per message at info) goes to `log`, so that it
+    is written as in production but does not fill the report."""
+    stderr = None if log is None else log.open("a")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert process.stdout is not None
     ports: dict[str, int] = {}
     for line in process.stdout:
@@ -147,7 +152,7 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
-def _idle_runs(mailhost: list[str], env: dict[str, str]) -> None:
+def _idle_runs(mailhost: list[str], env: dict[str, str], data_dir: Path) -> None:
     """A serve of its own: the memory measured is the idle sessions', not the other runs'."""
     env = {
         **env,
@@ -155,7 +160,7 @@ def _idle_runs(mailhost: list[str], env: dict[str, str]) -> None:
         "MAILHOST_MX_MAX_CONNECTIONS_PER_CLIENT": "20000",
     }
     raise_fd_limit(2 * IDLE)  # before the start: the server inherits it
-    server, ports = _start([*mailhost, "serve"], env)
+    server, ports = _start([*mailhost, "serve"], env, data_dir / "serve-idle.log")
     try:
         print(f"Idle MX connections ({IDLE}, greeted, then silent; MX idle timeout 300 s)")
         asyncio.run(idle_run(ports["MX (SMTP)"], server.pid))
@@ -172,7 +177,7 @@ def _throughput_runs(
     only: set[str],
     seconds: float,
 ) -> None:
-    server, ports = _start([*mailhost, "serve"], env)
+    server, ports = _start([*mailhost, "serve"], env, data_dir / "serve.log")
     sink, sink_port = _start([sys.executable, "-m", "bench.sink"], env)
     try:
         tls = client_context(data_dir / "ca" / "ca.pem")
@@ -221,7 +226,7 @@ def main() -> None:
             if only & {"mx", "pop3", "submission"}:
                 _throughput_runs(mailhost, env, data_dir, relay_sink, only, seconds)
             if "idle" in only:
-                _idle_runs(mailhost, env)
+                _idle_runs(mailhost, env, data_dir)
         finally:
             relay_sink.close()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from playwright.async_api import Browser, Page, async_playwright
 
 from mailhost.model.actors import ProviderActor
 from mailhost.model.facilities import SmtpFacilities
@@ -23,6 +24,7 @@ from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
 from mailhost.web.app import create_web_app
 from mailhost.web.dns_check import DnsChecker
+from mailhost.web.server import start_web_server
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -127,3 +129,35 @@ async def logged_in(client: httpx.AsyncClient, level: str, login: str) -> Panel:
     assert response.status_code == 303, response.text
     await panel.get(response.headers["location"])  # as a browser does: now the session's token
     return panel
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+async def base_url(world: World, runtime: Runtime) -> AsyncIterator[str]:
+    """The panel on a real socket, for the browser tests."""
+    app = create_web_app(runtime, dns_checker=DnsChecker(["127.0.0.1"], port=9, timeout=0.3))
+    server = await start_web_server(app, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, base_url: str) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=base_url, java_script_enabled=False)
+    opened = await context.new_page()
+    opened.set_default_timeout(10_000)
+    yield opened
+    await context.close()

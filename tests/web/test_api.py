@@ -7,10 +7,32 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
+from mailhost.errors import NotPermitted
 from mailhost.model.actors import Actor, CustomerActor, DomainActor, ProviderActor
 from mailhost.model.names import DomainName
 from mailhost.model.plans import PlanLimits
+from mailhost.web.api.schemas import (
+    CustomerIn,
+    CustomerOut,
+    CustomerPatch,
+    DomainIn,
+    DomainOut,
+    DomainPatch,
+    ErrorOut,
+    FacilitiesIn,
+    MailboxIn,
+    MailboxOut,
+    PlanIn,
+    PlanOut,
+    SmtpAccountIn,
+    SmtpAccountOut,
+    UsageOut,
+    UserIn,
+    UserOut,
+)
 from tests.web.conftest import OP, PW, World
 
 A = DomainName.parse("a.example")
@@ -97,18 +119,23 @@ FOREIGN: list[tuple[str, str, object, str]] = [
     ("GET", "/domains/b.example/available-users", None, D),
     ("GET", "/domains/b.example/mailboxes", None, D),
     ("POST", "/domains/b.example/mailboxes", {"username": "bob", "quota": "1KB"}, U),
+    ("GET", "/domains/b.example/mailboxes/bob", None, U),
     ("DELETE", "/domains/b.example/mailboxes/bob", None, U),
     ("GET", "/domains/b.example/smtp-accounts", None, D),
     ("POST", "/domains/b.example/smtp-accounts", SMTP_BODY, U),
+    ("GET", "/domains/b.example/smtp-accounts/bob", None, U),
     ("DELETE", "/domains/b.example/smtp-accounts/bob", None, U),
 ]
 FOREIGN_CUSTOMER: list[Call] = [
     ("GET", "/customers/other", None),
     ("GET", "/customers/other/usage", None),
-    ("PATCH", "/customers/other", {"enabled": False}),
 ]
+# 403 to every other token, whatever the body or the object named: checked before either.
 PROVIDER_ONLY: list[Call] = [
+    ("PATCH", "/customers/other", {"enabled": False}),
+    ("PATCH", "/customers/no-such-login", {"enabled": "not a boolean"}),
     ("POST", "/plans", {"name": "Sneaky"}),
+    ("POST", "/plans", {"name": "", "storage": "lots"}),
     (
         "POST",
         "/customers",
@@ -144,19 +171,17 @@ async def test_no_endpoint_reaches_another_tenant(
         await caller.refused(method, path, body, status=404, code="customer_not_found")
     for method, path, body in PROVIDER_ONLY:
         await caller.refused(method, path, body, status=403, code="not_permitted")
-    own = (403, "not_permitted") if who == "acme" else (404, "customer_not_found")
-    await caller.refused("PATCH", "/customers/acme", {"enabled": False}, status=own[0], code=own[1])
+    await caller.refused(
+        "PATCH", "/customers/acme", {"enabled": False}, status=403, code="not_permitted"
+    )
     domains = await caller.ok("GET", "/domains")
     assert [d["name"] for d in domains["items"]] == ["a.example"]
     customers = await caller.ok("GET", "/customers")
     assert [c["login"] for c in customers["items"]] == ([] if who == "domain_a" else ["acme"])
-    await caller.refused(
-        "POST",
-        "/domains",
-        {"name": "grab.example", "password": PW, "customer": "other"},
-        status=404,
-        code="customer_not_found",
-    )
+    # A customer may add domains, but sees no other customer; a domain's manager may not.
+    grab = {"name": "grab.example", "password": PW, "customer": "other"}
+    own = (404, "customer_not_found") if who == "acme" else (403, "not_permitted")
+    await caller.refused("POST", "/domains", grab, status=own[0], code=own[1])
     assert await state_of(world) == before
 
 
@@ -203,8 +228,8 @@ async def test_provider_manages_plans_and_customers(
     assert plan == {
         "name": "Small",
         "max_domains": 2,
-        "storage_bytes": 10**9,
-        "transfer_bytes": None,
+        "storage": "1GB",
+        "transfer": None,
         "max_accounts": None,
     }
     await provider.refused("POST", "/plans", {"name": "Small"}, status=409, code="plan_exists")
@@ -322,13 +347,17 @@ async def test_domain_manager_runs_the_smtp_account_procedure(
     )
     assert account == {
         "address": "carol@a.example",
+        "username": "carol",
         "identifiers": ["R", "D", "H120", "S10MB"],
-        "relay": True,
-        "sender_scope": "domain",
-        "hourly_limit": 120,
-        "max_recipients": None,
-        "max_message_bytes": 10**7,
+        "facilities": {
+            "relay": True,
+            "sender_scope": "domain",
+            "hourly_limit": 120,
+            "max_recipients": None,
+            "max_message_size": "10MB",
+        },
     }
+    assert await manager.ok("GET", "/domains/a.example/smtp-accounts/carol") == account
     message = await manager.refused(
         "POST",
         "/domains/a.example/smtp-accounts",
@@ -360,7 +389,13 @@ async def test_domain_manager_manages_users_and_mailboxes(
     mailbox = await manager.ok(
         "POST", "/domains/a.example/mailboxes", {"username": "dave", "quota": "5MB"}, status=201
     )
-    assert mailbox == {"address": "dave@a.example", "quota_bytes": 5_000_000, "used_bytes": 0}
+    assert mailbox == {
+        "address": "dave@a.example",
+        "username": "dave",
+        "quota": "5MB",
+        "used_bytes": 0,
+    }
+    assert await manager.ok("GET", "/domains/a.example/mailboxes/dave") == mailbox
     boxes = await manager.ok("GET", "/domains/a.example/mailboxes?limit=1&offset=2")
     assert boxes == {"items": [mailbox], "total": 3}
     await manager.ok(
@@ -380,6 +415,9 @@ async def test_domain_manager_manages_users_and_mailboxes(
     shown = await manager.ok("GET", "/domains/a.example/users/dave")
     assert shown["has_mailbox"] is True
     await manager.ok("DELETE", "/domains/a.example/mailboxes/dave", status=204)
+    await manager.refused(
+        "GET", "/domains/a.example/mailboxes/dave", status=404, code="mailbox_not_found"
+    )
     await manager.ok("DELETE", "/domains/a.example/users/dave", status=204)
     await manager.refused("GET", "/domains/a.example/users/dave", status=404, code="user_not_found")
     records = await manager.ok("GET", "/domains/a.example/dns-records")
@@ -452,3 +490,198 @@ async def test_openapi_document_describes_the_api_and_its_auth(
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     responses = paths["/api/v1/domains/{domain}/smtp-accounts"]["post"]["responses"]
     assert {"201", "401", "404", "409", "422"} <= set(responses)
+
+
+async def test_a_token_that_may_never_add_domains_hears_403_whatever_it_sends(
+    world: World, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    manager = api(client, tokens.domain_a)
+    for body in (
+        {"name": "new.example", "password": PW},
+        {"name": "new.example", "password": PW, "customer": "acme"},
+        {"name": "new.example", "password": PW, "customer": "no-such-customer"},
+        {"name": "new.example"},
+        {},
+    ):
+        message = await manager.refused("POST", "/domains", body, status=403, code="not_permitted")
+        assert message == "only a customer or the provider may add domains"
+    # The same rule in the service, for the panel and the CLI too.
+    a = await world.runtime.services.accounts.domain(OP, A)
+    with pytest.raises(NotPermitted, match="only a customer or the provider may add domains"):
+        await world.runtime.services.accounts.add_domain(
+            DomainActor(a.id, a.customer_id, a.name), DomainName.parse("new.example"), "acme", PW
+        )
+    # Provider-only operations: a customer's token too, with a body that is not valid.
+    await api(client, tokens.acme).refused(
+        "POST", "/plans", {"max_domains": -1}, status=403, code="not_permitted"
+    )
+    # Those who may still hear what is wrong with the body.
+    await api(client, tokens.provider).refused(
+        "POST", "/plans", {"max_domains": -1}, status=422, code="invalid_input"
+    )
+    await api(client, tokens.provider).refused(
+        "POST",
+        "/domains",
+        {"name": "new.example", "password": PW},
+        status=422,
+        code="invalid_input",
+    )
+
+
+async def audit_total(client: httpx.AsyncClient, tokens: Tokens) -> int:
+    return int((await api(client, tokens.provider).ok("GET", "/audit?limit=1"))["total"])
+
+
+async def test_what_get_answers_goes_back_to_patch_unchanged(
+    world: World, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """One vocabulary in and out: each item's GET answer is a PATCH body that changes
+    nothing, even from a login that may not change every field it names."""
+    provider, acme = api(client, tokens.provider), api(client, tokens.acme)
+    await provider.ok(
+        "PATCH", "/domains/a.example", {"postmaster": "alice@a.example", "abuse": True}
+    )
+    await acme.ok("POST", "/domains", {"name": "pending.example", "password": PW}, status=201)
+    cases = [
+        (tokens.provider, "/customers/acme"),
+        (tokens.provider, "/domains/a.example"),
+        (tokens.acme, "/domains/a.example"),
+        (tokens.domain_a, "/domains/a.example"),  # may change neither enabled nor verified
+        (tokens.acme, "/domains/pending.example"),  # verified: false, as it is
+    ]
+    for token, path in cases:
+        caller = api(client, token)
+        shown = await caller.ok("GET", path)
+        before = await audit_total(client, tokens)
+        assert await caller.ok("PATCH", path, shown) == shown, path
+        assert await audit_total(client, tokens) == before, f"{path}: a change was recorded"
+
+    customer = await provider.ok("GET", "/customers/acme")
+    for field, value in (("login", "other"), ("contact_email", "new@a.example")):
+        message = await provider.refused(
+            "PATCH", "/customers/acme", {**customer, field: value}, status=422, code="invalid_input"
+        )
+        assert message.startswith(f"{field} cannot be changed: it is "), message
+    changed = await provider.ok("PATCH", "/customers/acme", {**customer, "enabled": False})
+    assert changed == {**customer, "enabled": False}
+    assert await provider.ok("PATCH", "/customers/acme", customer) == customer
+
+    domain = await acme.ok("GET", "/domains/a.example")
+    assert (domain["verified"], domain["postmaster"], domain["abuse"]) == (
+        True,
+        "alice@a.example",
+        True,
+    )
+    # status follows from enabled and verified: sent back stale, it is ignored.
+    disabled = await acme.ok("PATCH", "/domains/a.example", {**domain, "enabled": False})
+    assert (disabled["enabled"], disabled["status"]) == (False, "disabled")
+    for field, value in (("name", "b.example"), ("customer", "other"), ("mail_server", "mx.x")):
+        message = await acme.refused(
+            "PATCH",
+            "/domains/a.example",
+            {**domain, field: value},
+            status=422,
+            code="invalid_input",
+        )
+        assert message.startswith(f"{field} cannot be changed: it is "), message
+    message = await acme.refused(
+        "PATCH",
+        "/domains/a.example",
+        {**domain, "verified": False},
+        status=422,
+        code="invalid_input",
+    )
+    assert message == "domain a.example is verified; it cannot be made pending again"
+
+
+async def test_an_smtp_accounts_facilities_read_back_are_what_posting_takes(
+    world: World, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    other = api(client, tokens.other)
+    bob = await other.ok("GET", "/domains/b.example/smtp-accounts/bob")
+    assert bob["facilities"]["hourly_limit"] == 60
+    facilities = {**bob["facilities"], "max_message_size": "1536KiB", "max_recipients": 5}
+    chief = await other.ok(
+        "POST",
+        "/domains/b.example/smtp-accounts",
+        {"username": "chief", "facilities": facilities},
+        status=201,
+    )
+    assert chief["facilities"] == {**facilities, "max_message_size": "1.5MiB"}  # exact
+    assert chief["identifiers"] == ["R", "H60", "N5", "S1.57MB"]  # the panel's rounding
+    again = await other.ok("GET", "/domains/b.example/smtp-accounts/chief")
+    assert again == chief
+    await other.ok("DELETE", "/domains/b.example/smtp-accounts/chief", status=204)
+    copied = await other.ok(
+        "POST",
+        "/domains/b.example/smtp-accounts",
+        {"username": "chief", "facilities": again["facilities"]},
+        status=201,
+    )
+    assert copied == chief
+    await other.refused(
+        "GET", "/domains/b.example/smtp-accounts/nobody", status=404, code="user_not_found"
+    )
+    await other.ok("DELETE", "/domains/b.example/smtp-accounts/chief", status=204)
+    await other.refused(
+        "GET", "/domains/b.example/smtp-accounts/chief", status=404, code="smtp_account_not_found"
+    )
+
+
+async def test_every_item_answers_get(
+    world: World, client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    """Each path that names one object and has any method also has GET."""
+    methods: dict[str, set[str]] = {}
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/v1/"):
+            methods.setdefault(route.path, set()).update(route.methods)
+    items = [p for p in methods if p.endswith("}") and "GET" not in methods[p]]
+    assert items == []
+    manager = api(client, tokens.domain_a)
+    for path in (
+        "/customers/acme",
+        "/domains/a.example",
+        "/domains/a.example/users/alice",
+        "/domains/a.example/mailboxes/alice",
+    ):
+        assert (await api(client, tokens.acme).ok("GET", path)) is not None
+    shown = await manager.ok("GET", "/domains/a.example/mailboxes/alice")
+    assert shown == {
+        "address": "alice@a.example",
+        "username": "alice",
+        "quota": "10MB",
+        "used_bytes": 0,
+    }
+
+
+async def test_every_operation_has_a_summary_and_the_main_schemas_examples(
+    world: World, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/v1/"):
+            assert route.summary, f"{route.path} {route.methods}: no summary"
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    models = [
+        ErrorOut,
+        PlanIn,
+        PlanOut,
+        CustomerIn,
+        CustomerOut,
+        CustomerPatch,
+        UsageOut,
+        DomainIn,
+        DomainOut,
+        DomainPatch,
+        UserIn,
+        UserOut,
+        MailboxIn,
+        MailboxOut,
+        FacilitiesIn,
+        SmtpAccountIn,
+        SmtpAccountOut,
+    ]
+    for model in models:
+        documented = schemas.get(model.__name__) or schemas[f"{model.__name__}-Output"]
+        (sample,) = documented["examples"]
+        model.model_validate(sample)  # an example that no longer fits fails here

@@ -5,49 +5,13 @@ and the 41st domain refused."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from mailhost.model.names import DomainName
-from mailhost.runtime import Runtime
 from mailhost.services.accounts import AccountService
-from mailhost.web.app import create_web_app
-from mailhost.web.dns_check import DnsChecker
-from mailhost.web.server import start_web_server
 from tests.web.conftest import OP, PW, World
 from tests.web.test_password_reset import inbox, link_in
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture
-async def base_url(world: World, runtime: Runtime) -> AsyncIterator[str]:
-    app = create_web_app(runtime, dns_checker=DnsChecker(["127.0.0.1"], port=9, timeout=0.3))
-    server = await start_web_server(app, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    await server.wait_closed()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, base_url: str) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=base_url, java_script_enabled=False)
-    opened = await context.new_page()
-    opened.set_default_timeout(10_000)
-    yield opened
-    await context.close()
 
 
 async def log_in(page: Page, level: str, login: str, password: str = PW) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import dns.message
@@ -18,10 +19,17 @@ import pytest
 
 from mailhost.model.names import DomainName
 from mailhost.runtime import Runtime
-from mailhost.services.dns_records import RecordType, ServicePorts, records_to_publish
+from mailhost.services.dns_records import (
+    RecordType,
+    ServicePorts,
+    public_name_problem,
+    records_to_publish,
+)
+from mailhost.settings import load_settings
 from mailhost.web.app import create_web_app
 from mailhost.web.dns_check import DnsChecker
-from tests.web.conftest import HOSTNAME, World, logged_in
+from tests.conftest import cheap_passwords
+from tests.web.conftest import HOSTNAME, World, logged_in, populate
 
 Zone = dict[tuple[str, str], list[str]]
 
@@ -140,3 +148,65 @@ async def test_dns_page_does_not_hang_when_nobody_answers(
     assert page.status_code == 200
     assert status_of(page.text, "a.example", "MX") == "unknown"
     assert "could not check" in page.text
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("mail.localhost", ".localhost is this machine's own name"),
+        ("localhost", "a single label"),
+        ("vm", "a single label"),
+        ("mx.hosting.test", ".test is reserved for testing"),
+        ("mail.example", ".example is reserved for examples"),
+        ("mx.example.com", ".example.com is reserved for examples"),
+        ("x.invalid", ".invalid is reserved"),
+        ("printer.local", ".local is multicast DNS"),
+        ("vm.localdomain", ".localdomain is a local name"),
+        ("192.0.2.25", "an IP address"),
+        ("2001:db8::25", "an IP address"),
+        ("mx.hosting.net", None),
+        ("Mail.Provider.CO.UK.", None),
+        ("testing.example-host.com", None),
+    ],
+)
+def test_names_other_servers_cannot_reach_are_told_apart(name: str, problem: str | None) -> None:
+    found = public_name_problem(name)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem)
+
+
+async def test_dns_page_warns_when_the_server_name_is_not_public(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    panel = await logged_in(client, "domain", "a.example")
+    page = await panel.get("/domain/a.example/dns")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert (
+        f'<p class="warning" id="server-name">{HOSTNAME} is not a public name (.test is '
+        "reserved for testing (RFC 6761) and never resolves on the Internet): other servers "
+        "cannot reach it"
+    ) in text
+    assert "<code>[server] hostname</code>" in text
+
+
+async def test_dns_page_has_no_warning_for_a_public_server_name(
+    data_dir: Path, database_url: str
+) -> None:
+    settings = load_settings(
+        None,
+        data_dir,
+        {"MAILHOST_DATABASE_URL": database_url, "MAILHOST_SERVER_HOSTNAME": "mx.hosting.net"},
+    )
+    async with Runtime(settings, passwords=cheap_passwords()) as runtime:
+        await populate(runtime)
+        app = create_web_app(runtime, dns_checker=DnsChecker(["127.0.0.1"], port=9, timeout=0.3))
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50003))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            panel = await logged_in(client, "domain", "a.example")
+            page = await panel.get("/domain/a.example/dns")
+    assert page.status_code == 200
+    assert "10 mx.hosting.net" in page.text
+    assert "not a public name" not in page.text

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pyotp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from mailhost.model.actors import UserActor
 from mailhost.model.logins import ClientInfo
@@ -25,9 +24,6 @@ from mailhost.model.names import EmailAddress
 from mailhost.runtime import Runtime
 from mailhost.services.sessions import Login
 from mailhost.settings import Settings, load_settings
-from mailhost.web.app import create_web_app
-from mailhost.web.dns_check import DnsChecker
-from mailhost.web.server import start_web_server
 from tests.web.conftest import HOSTNAME, OP, PW, Panel, World, logged_in
 
 SECRET = re.compile(r'<code id="secret">([A-Z2-7 ]+)</code>')
@@ -35,8 +31,6 @@ APP_PASSWORD = re.compile(r'<code id="new-app-password">([a-z ]+)</code>')
 CODES = re.compile(r"<li><code>([a-z2-9-]+)</code></li>")
 WEB = ClientInfo("127.0.0.1", "web")
 # As tests/web/test_browser.py starts Debian's Chromium.
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture
@@ -188,33 +182,6 @@ async def test_app_passwords_are_shown_once_and_managed_by_the_domain_not_by_oth
         "alice@a.example", match.group(1), ClientInfo("127.0.0.5", "pop3")
     )
     assert type(outcome).__name__ == "BadCredentials"
-
-
-@pytest.fixture
-async def base_url(world: World, runtime: Runtime) -> AsyncIterator[str]:
-    app = create_web_app(runtime, dns_checker=DnsChecker(["127.0.0.1"], port=9, timeout=0.3))
-    server = await start_web_server(app, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    await server.wait_closed()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, base_url: str) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=base_url, java_script_enabled=False)
-    opened = await context.new_page()
-    opened.set_default_timeout(10_000)
-    yield opened
-    await context.close()
 
 
 async def log_in(page: Page, level: str, login: str) -> None:

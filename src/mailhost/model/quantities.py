@@ -24,6 +24,8 @@ _UNITS = {
 }
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 MAX_BYTES = 2**62  # fits a signed 64-bit column on every database
+# Largest first, binary and decimal interleaved: 2**30 is "1GiB", not "1073741.824KB".
+_EXACT_UNITS = ("TiB", "TB", "GiB", "GB", "MiB", "MB", "KiB", "KB")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -51,6 +53,19 @@ class ByteSize:
         if value > MAX_BYTES:
             raise InvalidSize(f"{raw!r} is too large")
         return cls(int(value))
+
+    @property
+    def exact(self) -> str:
+        """The size in the largest unit that writes it with at most three decimals:
+        "2.5GB", "1GiB", "10MB", "10485.761KB", "999B". Unlike str(), which
+        rounds for display, `ByteSize.parse(size.exact) == size` always holds: the API
+        answers with it so that what it returns can be sent back unchanged."""
+        for unit in _EXACT_UNITS:
+            factor = _UNITS[unit.upper()]
+            if self.bytes >= factor and (self.bytes * 1000) % factor == 0:
+                # An exact quotient keeps no trailing zeros: 2500/1000 is 2.5, 2000/1000 is 2.
+                return f"{Decimal(self.bytes * 1000 // factor) / 1000:f}{unit}"
+        return f"{self.bytes}B"
 
     def __str__(self) -> str:
         for unit in ("TB", "GB", "MB", "KB"):

@@ -127,6 +127,7 @@ class AuditRecord:
     action: str
     target: str
     customer_id: int | None
+    detail: str = ""  # what the change was ("R H120", "quota=250MB"); may be empty
 
 
 @dataclass(frozen=True, slots=True)

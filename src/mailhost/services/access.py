@@ -17,6 +17,13 @@ def require_provider(actor: Actor, what: str) -> None:
         raise NotPermitted(f"only the provider may {what}")
 
 
+def require_owner(actor: Actor, what: str) -> None:
+    """Domains belong to customers: only a customer (or the provider for one) adds them,
+    never a domain's manager or user, whatever the domain or customer named."""
+    if not isinstance(actor, ProviderActor | CustomerActor):
+        raise NotPermitted(f"only a customer or the provider may {what}")
+
+
 def may_see_customer(actor: Actor, customer_id: int) -> bool:
     if isinstance(actor, ProviderActor):
         return True

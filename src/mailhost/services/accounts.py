@@ -162,6 +162,7 @@ class AccountService:
     ) -> DomainRecord:
         """A customer's domain is pending until its DNS proof is seen (verify_domain);
         the provider vouches for the domains it adds, so those are verified at once."""
+        access.require_owner(actor, "add domains")
         check_strength(password, identity=name.ascii)
         password_hash = await self._passwords.hash(password)
         verified_at = utc_now() if isinstance(actor, ProviderActor) else None

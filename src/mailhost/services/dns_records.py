@@ -8,6 +8,7 @@ autoconfig/autodiscover names may be aliases of it.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,6 +43,45 @@ class DnsRecord:
     type: RecordType
     value: str
     purpose: str
+
+
+# Names that never resolve on the Internet, or only for someone else: RFC 2606 and
+# RFC 6761 (test, example, invalid, localhost, example.com/.net/.org), RFC 6762
+# (local: multicast DNS), RFC 8375 (home.arpa), ICANN's private-use "internal", and
+# "localdomain", which /etc/hosts files add to the machine's own name.
+_NOT_PUBLIC_SUFFIXES = {
+    "localhost": "is this machine's own name everywhere",
+    "test": "is reserved for testing (RFC 6761) and never resolves on the Internet",
+    "example": "is reserved for examples (RFC 6761) and never resolves on the Internet",
+    "invalid": "is reserved as never valid (RFC 6761)",
+    "local": "is multicast DNS (RFC 6762): only the local network sees it",
+    "localdomain": "is a local name from /etc/hosts, not a DNS name",
+    "internal": "is reserved for private networks",
+    "home.arpa": "is reserved for home networks (RFC 8375)",
+    "example.com": "is reserved for examples (RFC 2606)",
+    "example.net": "is reserved for examples (RFC 2606)",
+    "example.org": "is reserved for examples (RFC 2606)",
+}
+
+
+def public_name_problem(server: str) -> str | None:
+    """Why the server's host name cannot be an MX or SRV target other servers reach
+    (those records name a host, and only a public DNS name works), or None."""
+    name = server.strip().lower().removesuffix(".")
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return "an IP address, and MX and SRV records must name a host"
+    if "." not in name:
+        return "a single label, not a name in the DNS"
+    labels = name.split(".")
+    for length in (2, 1):
+        suffix = ".".join(labels[-length:])
+        if suffix in _NOT_PUBLIC_SUFFIXES:
+            return f"{'.' if suffix != name else ''}{suffix} {_NOT_PUBLIC_SUFFIXES[suffix]}"
+    return None
 
 
 def records_to_publish(
@@ -122,6 +162,16 @@ class DnsService:
         self._units = units
         self._server = server
         self._ports = ports
+
+    @property
+    def server(self) -> str:
+        """The host name the MX, SPF, CNAME and SRV records point at."""
+        return self._server
+
+    @property
+    def server_problem(self) -> str | None:
+        """Why those records cannot work for other servers (public_name_problem)."""
+        return public_name_problem(self._server)
 
     async def records(self, actor: Actor, name: DomainName) -> list[DnsRecord]:
         async with self._units() as uow:

@@ -143,7 +143,7 @@ class PasswordResetService:
         message["Date"] = format_datetime(self._clock())
         message["Message-ID"] = make_msgid(domain=self._sender.rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834 §5: no auto-replies to this
-        message.set_content(
+        text = (
             f"Someone asked to reset the password of the {credential.kind} login "
             f"{credential.login}.\n\n"
             f"To choose a new password, open this link within {minutes} minutes:\n\n"
@@ -151,6 +151,9 @@ class PasswordResetService:
             "The link works once. If you did not ask for this, ignore this message:\n"
             "your password stays as it is.\n"
         )
+        # Plain ASCII goes as it is: quoted-printable would break the long link with "="
+        # for anyone reading the raw message (curl pop3s://…, the demo's instructions).
+        message.set_content(text, cte="7bit" if text.isascii() else None)
         return message.as_bytes()
 
     async def check(self, token: str) -> Credential:

@@ -142,6 +142,15 @@ class UserService:
             boxes = await uow.facilities.mailboxes(found.id)
         return [box for box in boxes if _own_or_managed(actor, box.user_id)]
 
+    async def mailbox(self, actor: Actor, address: EmailAddress) -> MailboxRecord:
+        """One user's mailbox: for its manager, or for the user itself (as `mailboxes`)."""
+        async with self._units() as uow:
+            user = access.visible_user(actor, await uow.directory.user_by_address(address), address)
+            found = await uow.facilities.mailbox_of(user.id)
+        if found is None:
+            raise NoMailbox(f"user {address} has no POP3 mailbox")
+        return found
+
     async def remove_mailbox(self, actor: Actor, address: EmailAddress) -> None:
         async with self._units() as uow:
             user = await _managed_user(uow, actor, address)
@@ -171,6 +180,15 @@ class UserService:
         async with self._units() as uow:
             found = await _managed_domain(uow, actor, domain)
             return await uow.facilities.smtp_accounts(found.id)
+
+    async def smtp_account(self, actor: Actor, address: EmailAddress) -> SmtpAccountRecord:
+        """One user's SMTP account, for its domain's manager (as `smtp_accounts`)."""
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            found = await uow.facilities.smtp_account_of(user.id)
+        if found is None:
+            raise NoSmtpAccount(f"user {address} has no SMTP account")
+        return found
 
     async def available_users(self, actor: Actor, domain: DomainName) -> Sequence[UserRecord]:
         """Users of the domain that can still be given an SMTP account."""

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mailhost import __version__
 from mailhost.services.sessions import plausible_token
-from mailhost.web import autoconfig
+from mailhost.web import api_docs, autoconfig
 from mailhost.web.api.v1 import router as api_router
 from mailhost.web.body_limit import BodyLimit
 from mailhost.web.dependencies import FORM_COOKIE, WebContext, WebRuntime, check_csrf, is_tls
@@ -61,6 +61,11 @@ tenant's objects) · 409 already exists, or a plan limit is reached
 (`plan_limit_reached`) · 422 invalid input · 503 temporary failure.
 
 Listings take `?limit=&offset=` and answer `{"items": [...], "total": n}`.
+
+One vocabulary in and out: what a `GET` answers can be sent back to `PATCH` as it
+is (fields it cannot change must come back unchanged). Size settings (`storage`,
+`transfer`, `quota`, `max_message_size`) are size strings both ways: `"250MB"`,
+`"2.5GB"`, `"1GiB"`; measurements such as `used_bytes` are integers of bytes.
 """
 
 
@@ -70,7 +75,8 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
         title="mailhost API",
         version=__version__,
         description=API_DESCRIPTION,
-        docs_url=None,  # the interactive docs would load scripts from a CDN
+        # FastAPI's own pages load their scripts from a CDN: web/api_docs.py serves them.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -99,6 +105,8 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
             module.router, include_in_schema=False, dependencies=[Depends(check_csrf)]
         )
     app.include_router(autoconfig.router, include_in_schema=False)
+    app.mount(api_docs.ASSETS_PATH, api_docs.assets(), name="api-docs-assets")
+    app.include_router(api_docs.router)
     app.include_router(api_router)
     return app
 

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from mailhost.interfaces import LoginKind
 from mailhost.model.actors import Actor, CustomerActor, DomainActor, ProviderActor
 from mailhost.model.quantities import ByteSize
+from mailhost.services.audit_text import describe as describe_audit_entry
 from mailhost.web.dependencies import expected_csrf, optional_session, web_context
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -67,6 +68,7 @@ def load_templates() -> Jinja2Templates:
     )
     environment.filters["size"] = _size
     environment.filters["when"] = _when
+    environment.filters["audit_sentence"] = describe_audit_entry
     return Jinja2Templates(env=environment)
 
 

@@ -62,4 +62,7 @@ class SqlAuditLog:
         if customer_id is not None:
             query = query.where(AuditEntry.customer_id == customer_id)
         rows = await self._session.scalars(query)
-        return [AuditRecord(r.id, r.at, r.actor, r.action, r.target, r.customer_id) for r in rows]
+        return [
+            AuditRecord(r.id, r.at, r.actor, r.action, r.target, r.customer_id, r.detail)
+            for r in rows
+        ]

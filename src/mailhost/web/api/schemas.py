@@ -1,13 +1,22 @@
-"""The API contract: pydantic models of requests and answers, and their mapping from records."""
+"""The API contract: pydantic models of requests and answers, and their mapping from records.
+
+One vocabulary in and out: a field has the same name and the same form in a request
+and in an answer, so what a GET returns can be sent back in a PATCH unchanged. Sizes
+that are settings (a plan's `storage` and `transfer`, a mailbox's `quota`, an SMTP
+account's `max_message_size`) are size strings both ways ("2.5GB", "10MB", "1GiB";
+answers write them exactly, see ByteSize.exact); measurements (`used_bytes`, a month's
+`storage_bytes`) are integers of bytes, and read-only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from mailhost.errors import InvalidInput
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import (
@@ -40,13 +49,48 @@ Size = Annotated[
 ]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 PositiveCount = Annotated[int, Field(ge=1, le=1_000_000)]
+# What a PATCH takes back from a GET but cannot change: checked against the object.
+Shown = Annotated[str, StringConstraints(max_length=254)]
+
+
+EXAMPLE_PASSWORD = "a long passphrase"  # noqa: S105 - the documentation's, never a login's
+
+
+def size_text(size: ByteSize | None) -> str | None:
+    return None if size is None else size.exact
+
+
+def example(**fields: Any) -> ConfigDict:
+    """No unknown fields, and one example for the API documentation page (without nulls:
+    FastAPI leaves them out of the OpenAPI document)."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [fields]})
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Patch(Model):
+    """A change: fields left out stay as they are. It takes back everything GET answered:
+    the fields named in FIXED cannot be changed here and must come back as they are (so a
+    client never believes it changed them); a field that follows from others (a domain's
+    status) is ignored."""
+
+    FIXED: ClassVar[tuple[str, ...]] = ()
+
+    def check_fixed(self, current: BaseModel) -> None:
+        for name in self.FIXED:
+            if name in self.model_fields_set:
+                sent, now = getattr(self, name), getattr(current, name)
+                if sent != now:
+                    raise InvalidInput(f"{name} cannot be changed: it is {now!r}, not {sent!r}")
+
+
 class ErrorOut(Model):
+    model_config = example(
+        code="plan_limit_reached", message="plan Two allows 2 domains; customer acme has 2"
+    )
+
     code: str = Field(description="stable machine-readable code, e.g. plan_limit_reached")
     message: str = Field(description="what was refused and why, naming the object and limit")
 
@@ -57,6 +101,8 @@ class MeOut(Model):
 
 
 class PlanIn(Model):
+    model_config = example(name="Small", max_domains=2, storage="1GB", transfer="20GB")
+
     name: Name
     max_domains: Count | None = None
     storage: Size | None = None
@@ -64,12 +110,23 @@ class PlanIn(Model):
     max_accounts: Count | None = None
 
 
+BULK_HOSTING: dict[str, Any] = {
+    "name": "Bulk Hosting",
+    "max_domains": 40,
+    "storage": "2.5GB",
+    "transfer": "40GB",
+    "max_accounts": 400,
+}
+
+
 class PlanOut(Model):
+    model_config = example(**BULK_HOSTING)
+
     name: str
-    max_domains: int | None
-    storage_bytes: int | None
-    transfer_bytes: int | None
-    max_accounts: int | None
+    max_domains: int | None = Field(description="null: no limit")
+    storage: str | None = Field(description="all mailboxes together; null: no limit")
+    transfer: str | None = Field(description="a calendar month, in and out; null: no limit")
+    max_accounts: int | None = Field(description="POP3/SMTP accounts; null: no limit")
 
     @classmethod
     def of(cls, plan: PlanRecord) -> PlanOut:
@@ -77,25 +134,41 @@ class PlanOut(Model):
         return cls(
             name=plan.name,
             max_domains=limits.max_domains,
-            storage_bytes=None if limits.storage is None else limits.storage.bytes,
-            transfer_bytes=None if limits.transfer is None else limits.transfer.bytes,
+            storage=size_text(limits.storage),
+            transfer=size_text(limits.transfer),
             max_accounts=limits.max_accounts,
         )
 
 
 class CustomerIn(Model):
+    model_config = example(
+        login="acme",
+        plan="Bulk Hosting",
+        contact_email="it@acme.example",
+        password=EXAMPLE_PASSWORD,
+    )
+
     login: Login
     plan: Name
     contact_email: Address
     password: Password
 
 
-class CustomerPatch(Model):
-    enabled: bool | None = None
+class CustomerPatch(Patch):
+    model_config = example(enabled=False)
+    FIXED = ("login", "contact_email")
+
+    login: Shown | None = Field(default=None, description="read-only: if sent, as it is")
     plan: Name | None = None
+    contact_email: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    enabled: bool | None = None
 
 
 class CustomerOut(Model):
+    model_config = example(
+        login="acme", plan="Bulk Hosting", contact_email="it@acme.example", enabled=True
+    )
+
     login: str
     plan: str
     contact_email: str
@@ -112,6 +185,16 @@ class CustomerOut(Model):
 
 
 class UsageOut(Model):
+    model_config = example(
+        customer="acme",
+        plan=BULK_HOSTING,
+        month="2025-06",
+        domains=3,
+        accounts=12,
+        storage_bytes=734_003_200,
+        transfer_bytes=5_242_880_000,
+    )
+
     customer: str
     plan: PlanOut
     month: str
@@ -134,6 +217,8 @@ class UsageOut(Model):
 
 
 class DomainIn(Model):
+    model_config = example(name="example.com", password=EXAMPLE_PASSWORD)
+
     name: DomainText
     password: Password
     customer: Login | None = Field(
@@ -141,12 +226,23 @@ class DomainIn(Model):
     )
 
 
-class DomainPatch(Model):
+class DomainPatch(Patch):
+    model_config = example(postmaster="alice@example.com", abuse=True)
+    FIXED = ("name", "unicode_name", "customer", "mail_server")
+
+    name: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    unicode_name: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    customer: Shown | None = Field(default=None, description="read-only: if sent, as it is")
     enabled: bool | None = None
-    verified: Literal[True] | None = Field(
+    verified: bool | None = Field(
         default=None,
-        description="true: the provider vouches for the domain without its DNS proof",
+        description="true on a pending domain: the provider vouches for it without its DNS"
+        " proof; a verified domain stays verified",
     )
+    status: DomainStatus | None = Field(
+        default=None, description="read-only and ignored: it follows from enabled and verified"
+    )
+    mail_server: Shown | None = Field(default=None, description="read-only: if sent, as it is")
     postmaster: Address | None = Field(
         default=None,
         description="where postmaster@ (and abuse@) mail goes without a mailbox of that name:"
@@ -157,6 +253,18 @@ class DomainPatch(Model):
 
 
 class DomainOut(Model):
+    model_config = example(
+        name="xn--bcher-kva.example",
+        unicode_name="bücher.example",
+        customer="acme",
+        enabled=True,
+        verified=True,
+        status="verified",
+        mail_server="mail.xn--bcher-kva.example",
+        postmaster="alice@xn--bcher-kva.example",
+        abuse=False,
+    )
+
     name: str
     unicode_name: str
     customer: str
@@ -200,6 +308,10 @@ class DnsRecordOut(Model):
 
 
 class UserIn(Model):
+    model_config = example(
+        username="alice", password=EXAMPLE_PASSWORD, recovery_email="alice@elsewhere.example"
+    )
+
     username: Login
     password: Password
     recovery_email: Address | None = None
@@ -210,6 +322,15 @@ class PasswordIn(Model):
 
 
 class UserOut(Model):
+    model_config = example(
+        address="alice@example.com",
+        username="alice",
+        recovery_email="alice@elsewhere.example",
+        enabled=True,
+        has_mailbox=True,
+        has_smtp_account=False,
+    )
+
     address: str
     username: str
     recovery_email: str | None
@@ -230,22 +351,43 @@ class UserOut(Model):
 
 
 class MailboxIn(Model):
+    model_config = example(username="alice", quota="250MB")
+
     username: Login
-    quota: Size | None = Field(default=None, description="None: no quota")
+    quota: Size | None = Field(default=None, description="null: no quota")
 
 
 class MailboxOut(Model):
+    model_config = example(
+        address="alice@example.com", username="alice", quota="250MB", used_bytes=1_048_576
+    )
+
     address: str
-    quota_bytes: int | None
-    used_bytes: int
+    username: str
+    quota: str | None = Field(description="a size such as 250MB; null: no quota")
+    used_bytes: int = Field(description="read-only: what the mailbox holds now")
 
     @classmethod
     def of(cls, mailbox: MailboxRecord) -> MailboxOut:
-        quota = None if mailbox.quota is None else mailbox.quota.bytes
-        return cls(address=str(mailbox.address), quota_bytes=quota, used_bytes=mailbox.used_bytes)
+        return cls(
+            address=str(mailbox.address),
+            username=mailbox.address.local,
+            quota=size_text(mailbox.quota),
+            used_bytes=mailbox.used_bytes,
+        )
 
 
 class FacilitiesIn(Model):
+    """What an SMTP account allows; FacilitiesOut answers with the same fields."""
+
+    model_config = example(
+        relay=True,
+        sender_scope="own",
+        hourly_limit=120,
+        max_recipients=50,
+        max_message_size="10MB",
+    )
+
     relay: bool = Field(default=True, description="R: relay mail to other domains")
     sender_scope: SenderScope = Field(
         default=SenderScope.OWN, description="D (domain): send as any address of the domain"
@@ -265,31 +407,60 @@ class FacilitiesIn(Model):
         )
 
 
+class FacilitiesOut(Model):
+    """The fields of FacilitiesIn, as stored: they can be sent back as they are."""
+
+    relay: bool = Field(description="R: relay mail to other domains")
+    sender_scope: SenderScope = Field(description="D (domain): send as any address of the domain")
+    hourly_limit: int | None = Field(description="H<n>: messages/hour; null: no limit")
+    max_recipients: int | None = Field(description="N<n>: per message; null: no limit")
+    max_message_size: str | None = Field(description="S<size>, e.g. 10MB; null: no limit")
+
+    @classmethod
+    def of(cls, f: SmtpFacilities) -> FacilitiesOut:
+        return cls(
+            relay=f.relay,
+            sender_scope=f.sender_scope,
+            hourly_limit=f.hourly_limit,
+            max_recipients=f.max_recipients,
+            max_message_size=size_text(f.max_message_size),
+        )
+
+
 class SmtpAccountIn(Model):
+    model_config = example(username="alice", facilities={"hourly_limit": 120})
+
     username: Login
     facilities: FacilitiesIn = Field(default_factory=FacilitiesIn)
 
 
 class SmtpAccountOut(Model):
+    model_config = example(
+        address="alice@example.com",
+        username="alice",
+        identifiers=["R", "D", "H120", "N50", "S10MB"],
+        facilities={
+            "relay": True,
+            "sender_scope": "domain",
+            "hourly_limit": 120,
+            "max_recipients": 50,
+            "max_message_size": "10MB",
+        },
+    )
+
     address: str
+    username: str
     identifiers: list[str] = Field(description="R, D, H<n>, N<n>, S<size> as the panel shows")
-    relay: bool
-    sender_scope: SenderScope
-    hourly_limit: int | None
-    max_recipients: int | None
-    max_message_bytes: int | None
+    facilities: FacilitiesOut
 
     @classmethod
     def of(cls, account: SmtpAccountRecord) -> SmtpAccountOut:
         f = account.facilities
         return cls(
             address=str(account.address),
+            username=account.address.local,
             identifiers=list(f.identifiers),
-            relay=f.relay,
-            sender_scope=f.sender_scope,
-            hourly_limit=f.hourly_limit,
-            max_recipients=f.max_recipients,
-            max_message_bytes=None if f.max_message_size is None else f.max_message_size.bytes,
+            facilities=FacilitiesOut.of(f),
         )
 
 

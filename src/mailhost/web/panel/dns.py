@@ -31,6 +31,7 @@ async def _page(
         domain=found.name.ascii,
         record=found,
         checked=await ctx.dns.check(records),
+        server_problem=ctx.access.dns.server_problem,
     )
 
 

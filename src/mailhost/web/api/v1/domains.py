@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from mailhost.errors import InvalidInput
-from mailhost.model.actors import CustomerActor
+from mailhost.model.actors import Actor, CustomerActor
 from mailhost.model.names import EmailAddress
+from mailhost.services import access
 from mailhost.services.postmaster import DEFAULT
 from mailhost.web.api.schemas import (
     DnsRecordOut,
@@ -19,14 +20,22 @@ from mailhost.web.api.schemas import (
     DomainPatch,
     window,
 )
-from mailhost.web.api.v1.params import DomainPath, Limit, Offset, customer_login, domain_name
+from mailhost.web.api.v1.params import (
+    DomainPath,
+    Limit,
+    Offset,
+    allowed,
+    customer_login,
+    domain_name,
+)
 from mailhost.web.dependencies import ApiActor, Ctx
 
 router = APIRouter(tags=["domains"])
 CustomerQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
+DomainMaker = Annotated[Actor, allowed(access.require_owner, "add domains")]
 
 
-@router.get("/domains")
+@router.get("/domains", summary="List domains")
 async def domains(
     ctx: Ctx,
     actor: ApiActor,
@@ -40,9 +49,10 @@ async def domains(
     return DomainPage(items=[DomainOut.of(d) for d in items], total=total)
 
 
-@router.post("/domains", status_code=201)
-async def add_domain(ctx: Ctx, actor: ApiActor, domain: DomainIn) -> DomainOut:
-    """Add a domain with its Domain Name Level password; refused at the plan's domain limit."""
+@router.post("/domains", status_code=201, summary="Add a domain")
+async def add_domain(ctx: Ctx, actor: DomainMaker, domain: DomainIn) -> DomainOut:
+    """Add a domain with its Domain Name Level password; refused at the plan's domain limit.
+    A customer's token adds to its own customer; the provider names the customer."""
     if domain.customer is not None:
         owner = customer_login(domain.customer)
     elif isinstance(actor, CustomerActor):
@@ -53,34 +63,42 @@ async def add_domain(ctx: Ctx, actor: ApiActor, domain: DomainIn) -> DomainOut:
     return DomainOut.of(created)
 
 
-@router.get("/domains/{domain}")
+@router.get("/domains/{domain}", summary="Show a domain")
 async def domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> DomainOut:
+    """Its answer can be sent back to PATCH as it is."""
     return DomainOut.of(await ctx.accounts.domain(actor, domain_name(domain)))
 
 
-@router.patch("/domains/{domain}")
+@router.patch("/domains/{domain}", summary="Change a domain")
 async def change_domain(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, change: DomainPatch
 ) -> DomainOut:
     """Disable or enable a domain (its customer or the provider); `verified: true`
     marks it verified without its DNS proof (provider only); `postmaster` and `abuse`
-    say where its postmaster@ and abuse@ mail goes (its manager, customer or provider)."""
+    say where its postmaster@ and abuse@ mail goes (its manager, customer or provider).
+    Takes back what GET answered: only what differs is changed, so sending back a field
+    one may not change, as it is, is no refusal."""
     name = domain_name(domain)
     found = await ctx.accounts.domain(actor, name)
-    if change.verified:
+    change.check_fixed(DomainOut.of(found))
+    if change.verified is False and found.verified:
+        raise InvalidInput(f"domain {name} is verified; it cannot be made pending again")
+    if change.verified and not found.verified:
         found = await ctx.accounts.trust_domain(actor, name)
-    if change.enabled is not None:
+    if change.enabled is not None and change.enabled != found.enabled:
         found = await ctx.accounts.set_domain_enabled(actor, name, change.enabled)
-    chosen = "postmaster" in change.model_fields_set
-    if chosen or change.abuse is not None:
-        to = None
-        if chosen:
-            to = DEFAULT if change.postmaster is None else EmailAddress.parse(change.postmaster)
-        found = await ctx.postmaster.set_postmaster(actor, name, to=to, abuse=change.abuse)
+    to = None
+    if "postmaster" in change.model_fields_set:
+        sent = None if change.postmaster is None else EmailAddress.parse(change.postmaster)
+        if sent != found.postmaster_address:
+            to = DEFAULT if sent is None else sent
+    abuse = None if change.abuse == found.abuse_enabled else change.abuse
+    if to is not None or abuse is not None:
+        found = await ctx.postmaster.set_postmaster(actor, name, to=to, abuse=abuse)
     return DomainOut.of(found)
 
 
-@router.post("/domains/{domain}/verification")
+@router.post("/domains/{domain}/verification", summary="Check a domain's DNS proof")
 async def verify_domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> DomainOut:
     """Look for the domain's TXT record `mailhost-verification=<token>` (shown in its
     dns-records while pending) and mark the domain verified when it is there; 409
@@ -88,14 +106,16 @@ async def verify_domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> Domain
     return DomainOut.of(await ctx.accounts.verify_domain(actor, domain_name(domain)))
 
 
-@router.delete("/domains/{domain}", status_code=204, response_class=Response)
+@router.delete(
+    "/domains/{domain}", status_code=204, response_class=Response, summary="Remove a domain"
+)
 async def remove_domain(ctx: Ctx, actor: ApiActor, domain: DomainPath) -> Response:
     """Remove a domain with all its users, mailboxes and SMTP accounts."""
     await ctx.accounts.remove_domain(actor, domain_name(domain))
     return Response(status_code=204)
 
 
-@router.get("/domains/{domain}/dns-records")
+@router.get("/domains/{domain}/dns-records", summary="DNS records to publish")
 async def dns_records(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
 ) -> DnsRecordPage:

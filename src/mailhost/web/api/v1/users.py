@@ -31,7 +31,7 @@ from mailhost.web.dependencies import ApiActor, Ctx
 router = APIRouter(prefix="/domains/{domain}")
 
 
-@router.get("/users", tags=["users"])
+@router.get("/users", tags=["users"], summary="List a domain's users")
 async def users(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
 ) -> UserPage:
@@ -39,27 +39,42 @@ async def users(
     return UserPage(items=[UserOut.of(u) for u in items], total=total)
 
 
-@router.post("/users", status_code=201, tags=["users"])
+@router.post("/users", status_code=201, tags=["users"], summary="Add a user")
 async def add_user(ctx: Ctx, actor: ApiActor, domain: DomainPath, user: UserIn) -> UserOut:
+    """A Domain Name User: a login of the domain, which a mailbox and an SMTP account
+    can then be given to."""
     address = user_address(domain, user.username)
     created = await ctx.users.add_user(actor, address, user.password, user.recovery_email)
     return UserOut.of(created)
 
 
-@router.get("/users/{username}", tags=["users"])
+@router.get("/users/{username}", tags=["users"], summary="Show a user")
 async def user(ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath) -> UserOut:
     return UserOut.of(await ctx.users.user(actor, user_address(domain, username)))
 
 
-@router.put("/users/{username}/password", tags=["users"], status_code=204, response_class=Response)
+@router.put(
+    "/users/{username}/password",
+    tags=["users"],
+    status_code=204,
+    response_class=Response,
+    summary="Set a user's password",
+)
 async def set_password(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath, body: PasswordIn
 ) -> Response:
+    """Also ends the user's panel sessions and cancels its reset links."""
     await ctx.users.change_password(actor, user_address(domain, username), body.password)
     return Response(status_code=204)
 
 
-@router.delete("/users/{username}", tags=["users"], status_code=204, response_class=Response)
+@router.delete(
+    "/users/{username}",
+    tags=["users"],
+    status_code=204,
+    response_class=Response,
+    summary="Remove a user",
+)
 async def remove_user(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath
 ) -> Response:
@@ -68,7 +83,7 @@ async def remove_user(
     return Response(status_code=204)
 
 
-@router.get("/available-users", tags=["smtp accounts"])
+@router.get("/available-users", tags=["smtp accounts"], summary="Users without an SMTP account")
 async def available_users(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
 ) -> UserPage:
@@ -78,34 +93,48 @@ async def available_users(
     return UserPage(items=[UserOut.of(u) for u in items], total=total)
 
 
-@router.get("/mailboxes", tags=["mailboxes"])
+@router.get("/mailboxes", tags=["mailboxes"], summary="List a domain's POP3 mailboxes")
 async def mailboxes(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
 ) -> MailboxPage:
+    """Each with its quota and what it holds now."""
     items, total = window(await ctx.users.mailboxes(actor, domain_name(domain)), limit, offset)
     return MailboxPage(items=[MailboxOut.of(m) for m in items], total=total)
 
 
-@router.post("/mailboxes", status_code=201, tags=["mailboxes"])
+@router.post("/mailboxes", status_code=201, tags=["mailboxes"], summary="Give a user a mailbox")
 async def add_mailbox(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, mailbox: MailboxIn
 ) -> MailboxOut:
+    """Counts toward the plan's POP3/SMTP accounts."""
     quota = None if mailbox.quota is None else ByteSize.parse(mailbox.quota)
     created = await ctx.users.add_mailbox(actor, user_address(domain, mailbox.username), quota)
     return MailboxOut.of(created)
 
 
+@router.get("/mailboxes/{username}", tags=["mailboxes"], summary="Show a user's mailbox")
+async def mailbox(
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath
+) -> MailboxOut:
+    return MailboxOut.of(await ctx.users.mailbox(actor, user_address(domain, username)))
+
+
 @router.delete(
-    "/mailboxes/{username}", tags=["mailboxes"], status_code=204, response_class=Response
+    "/mailboxes/{username}",
+    tags=["mailboxes"],
+    status_code=204,
+    response_class=Response,
+    summary="Remove a user's mailbox",
 )
 async def remove_mailbox(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath
 ) -> Response:
+    """The user stays; the mailbox's mail is deleted."""
     await ctx.users.remove_mailbox(actor, user_address(domain, username))
     return Response(status_code=204)
 
 
-@router.get("/smtp-accounts", tags=["smtp accounts"])
+@router.get("/smtp-accounts", tags=["smtp accounts"], summary="List a domain's SMTP accounts")
 async def smtp_accounts(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
 ) -> SmtpAccountPage:
@@ -115,7 +144,9 @@ async def smtp_accounts(
     return SmtpAccountPage(items=[SmtpAccountOut.of(a) for a in items], total=total)
 
 
-@router.post("/smtp-accounts", status_code=201, tags=["smtp accounts"])
+@router.post(
+    "/smtp-accounts", status_code=201, tags=["smtp accounts"], summary="Give a user an SMTP account"
+)
 async def add_smtp_account(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, account: SmtpAccountIn
 ) -> SmtpAccountOut:
@@ -125,8 +156,22 @@ async def add_smtp_account(
     return SmtpAccountOut.of(await ctx.users.add_smtp_account(actor, address, facilities))
 
 
+@router.get(
+    "/smtp-accounts/{username}", tags=["smtp accounts"], summary="Show a user's SMTP account"
+)
+async def smtp_account(
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath
+) -> SmtpAccountOut:
+    """Its `facilities` are what `POST …/smtp-accounts` takes, in the same form."""
+    return SmtpAccountOut.of(await ctx.users.smtp_account(actor, user_address(domain, username)))
+
+
 @router.delete(
-    "/smtp-accounts/{username}", tags=["smtp accounts"], status_code=204, response_class=Response
+    "/smtp-accounts/{username}",
+    tags=["smtp accounts"],
+    status_code=204,
+    response_class=Response,
+    summary="Remove a user's SMTP account",
 )
 async def remove_smtp_account(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath
