@@ -50,7 +50,6 @@ from mailhost.smtp.listeners import (
 from mailhost.storage.database.dkim_keys import SqlDkimKeys
 from mailhost.storage.database.engine import create_engine, session_factory
 from mailhost.storage.database.login_attempts import SqlLoginAttempts
-from mailhost.storage.database.migrations import migrate
 from mailhost.storage.database.queue import SqlDeliveryQueue
 from mailhost.storage.database.removals import SqlRemovalJournal
 from mailhost.storage.database.submission_counters import SqlSubmissionCounters
@@ -62,9 +61,7 @@ from mailhost.storage.sweeper import FileSweeper
 from mailhost.tls.authority import CertificateAuthority
 from mailhost.tls.contexts import CertificateStore
 from mailhost.tls.issuer import LocalIssuer
-from mailhost.web.app import create_web_app
 from mailhost.web.dns_check import DnsChecker, configured_resolver
-from mailhost.web.server import start_web_server
 
 log = logging.getLogger("mailhost")
 IO_THREADS = 64
@@ -241,6 +238,10 @@ class Runtime:
     async def migrate(self) -> None:
         """The schema, then the files (`init` and `serve`): Maildirs of the legacy layout
         move to their storage keys, and removals a killed process left are finished."""
+        # Alembic is imported here, not at the top: most CLI commands never migrate, and
+        # every one of them pays for what the module imports at start.
+        from mailhost.storage.database.migrations import migrate
+
         await migrate(self.engine)
         await self.sweeper.start_up()
 
@@ -286,6 +287,10 @@ class Runtime:
             )
             started.append(Listening("POP3S", server, "implicit TLS"))
         if s.web.enabled:
+            # Imported here so the CLI, which never serves the panel, does not load FastAPI.
+            from mailhost.web.app import create_web_app
+            from mailhost.web.server import start_web_server
+
             # Reads the templates from disk, hence the thread.
             app = await asyncio.to_thread(lambda: create_web_app(self, dns_checker=self.dns))
             web = await start_web_server(app, s.web.host, s.web.port)
