@@ -27,7 +27,7 @@ from mailhost.storage.database.engine import session_factory
 from mailhost.storage.database.removals import MailboxFiles, PendingFile, SqlRemovalJournal
 from tests.conftest import cheap_passwords
 from tests.system.conftest import HOSTNAME, OP, PASSWORD, Pop3sClient, Server
-from tests.system.test_mail_in import MAIL_HOST, body_of, sample, send, server_cli
+from tests.system.test_mail_in import MAIL_HOST, sample, send, server_cli
 
 T = TypeVar("T")
 ZED = "zed@example.test"
