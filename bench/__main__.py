@@ -34,6 +34,7 @@ from bench.sink import serve_counting
 from mailhost.model.actors import ProviderActor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.plans import PlanLimits
 from mailhost.runtime import Runtime
 from mailhost.settings import load_settings
 from mailhost.tls.contexts import client_context
@@ -59,9 +60,10 @@ def _env(database: Path) -> dict[str, str]:
 
 async def _populate(data_dir: Path, env: dict[str, str]) -> None:
     async with Runtime(load_settings(None, data_dir, env)) as rt:
-        await rt.services.accounts.add_customer(
-            OP, "bench", "Bulk Hosting", "b@bench.test", PASSWORD
-        )
+        # No limits: the load must never meet a quota (a plan with a storage limit would
+        # want one on every mailbox) or the monthly transfer, whatever its length.
+        await rt.services.accounts.add_plan(OP, "Bench", PlanLimits(None, None, None, None))
+        await rt.services.accounts.add_customer(OP, "bench", "Bench", "b@bench.test", PASSWORD)
         await rt.services.accounts.add_domain(
             OP, DomainName.parse("example.test"), "bench", PASSWORD
         )

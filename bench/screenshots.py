@@ -38,10 +38,10 @@ async def populate(rt: Runtime) -> None:
     for name in ("example.com", "acme-shop.example", "bücher.example"):
         await accounts.add_domain(OP, DomainName.parse(name), "acme", PW)
     await accounts.add_domain(OP, DomainName.parse("riverside.example"), "riverside", PW)
-    for name, quota in (("alice", "250MB"), ("bob", "250MB"), ("boss", "1GB"), ("carol", None)):
+    for name, quota in (("alice", "250MB"), ("bob", "250MB"), ("boss", "1GB"), ("carol", "500MB")):
         address = EmailAddress.hosted(f"{name}@example.com")
         await users.add_user(OP, address, PW, recovery="boss@example.com")
-        await users.add_mailbox(OP, address, None if quota is None else ByteSize.parse(quota))
+        await users.add_mailbox(OP, address, ByteSize.parse(quota))
     await users.add_user(OP, EmailAddress.hosted("dave@example.com"), PW)
     await users.add_smtp_account(
         OP, EmailAddress.hosted("alice@example.com"), SmtpFacilities(hourly_limit=120)

@@ -26,7 +26,7 @@ def _two_customers(cli: Cli) -> None:
         cli.ok("domain", "add", domain, "--customer", login, "--password-stdin", stdin=PW)
     for address in ("alice@a.example", "bob@b.example"):
         cli.ok("user", "add", address, "--password-stdin", stdin=PW)
-        cli.ok("mailbox", "add", address)
+        cli.ok("mailbox", "add", address, "--quota", "100MB")
 
 
 def test_postmaster_is_shown_changed_and_set_back(cli: Cli) -> None:

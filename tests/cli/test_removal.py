@@ -8,6 +8,7 @@ import json
 
 from mailhost.model.actors import ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.settings import load_settings
 from tests.cli.test_cli import PW, Cli, cli
@@ -33,7 +34,9 @@ def hosting(cli: Cli) -> None:
                 await accounts.add_domain(OP, DomainName.parse(domain), "acme", PASSWORD)
             for address in ("zed@example.com", "amy@example.com"):
                 await users.add_user(OP, EmailAddress.hosted(address), PASSWORD)
-                box = await users.add_mailbox(OP, EmailAddress.hosted(address), None)
+                box = await users.add_mailbox(
+                    OP, EmailAddress.hosted(address), ByteSize.parse("100MB")
+                )
                 await rt.services.delivery.deliver_local([box], MESSAGE)
 
     asyncio.run(main())

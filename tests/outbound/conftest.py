@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, LoginPassword, Session
 
 from mailhost.model.actors import ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
 from mailhost.tls.authority import CertificateAuthority
@@ -211,5 +212,5 @@ async def hosted_customer(rt: Runtime) -> int:
     )
     await rt.services.accounts.add_domain(OP, DomainName.parse("example.com"), "acme", PW)
     await rt.services.users.add_user(OP, addr("bob@example.com"), PW)
-    await rt.services.users.add_mailbox(OP, addr("bob@example.com"), None)
+    await rt.services.users.add_mailbox(OP, addr("bob@example.com"), ByteSize.parse("100MB"))
     return customer.id

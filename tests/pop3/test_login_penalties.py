@@ -19,6 +19,7 @@ import pytest
 from mailhost.errors import MailboxInUse
 from mailhost.model.actors import ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.model.records import MailboxRef
 from mailhost.runtime import Runtime
 from mailhost.services.throttle import penalty_seconds
@@ -50,7 +51,7 @@ async def served(runtime: Runtime) -> AsyncIterator[Served]:
     domain = DomainName.parse("example.test")
     await runtime.services.accounts.add_domain(OP, domain, "acme", PW)
     await runtime.services.users.add_user(OP, EmailAddress.hosted(BOB), PW)
-    await runtime.services.users.add_mailbox(OP, EmailAddress.hosted(BOB), None)
+    await runtime.services.users.add_mailbox(OP, EmailAddress.hosted(BOB), ByteSize.parse("100MB"))
     [box] = await runtime.services.users.mailboxes(OP, domain)
     async with serving(runtime) as ports:
         yield Served(runtime, ports["POP3"], box.ref)

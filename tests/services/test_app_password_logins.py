@@ -19,6 +19,7 @@ from mailhost.model.actors import ProviderActor, UserActor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.logins import ClientInfo
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.services.sessions import Login
 from mailhost.settings import Settings
@@ -52,7 +53,7 @@ async def served(runtime: Runtime) -> AsyncIterator[Served]:
     await runtime.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
     address = EmailAddress.hosted(AL)
     user = await runtime.services.users.add_user(OP, address, PW)
-    await runtime.services.users.add_mailbox(OP, address, None)
+    await runtime.services.users.add_mailbox(OP, address, ByteSize.parse("100MB"))
     await runtime.services.users.add_smtp_account(OP, address, SmtpFacilities())
     actor = UserActor(user.id, user.domain_id, user.customer_id, user.address)
     async with serving(runtime) as ports:

@@ -12,6 +12,7 @@ import pytest
 from mailhost.model.actors import ProviderActor
 from mailhost.model.logins import Authenticated, BadCredentials, ClientInfo
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.services.authentication import AuthenticationService
 from mailhost.services.throttle import Penalties
@@ -42,7 +43,7 @@ async def bob(runtime: Runtime) -> EmailAddress:
     await runtime.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
     address = EmailAddress.hosted("bob@example.test")
     await runtime.services.users.add_user(OP, address, PW)
-    await runtime.services.users.add_mailbox(OP, address, None)
+    await runtime.services.users.add_mailbox(OP, address, ByteSize.parse("100MB"))
     return address
 
 

@@ -12,6 +12,7 @@ from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.services.inbound_policy import InboundPolicy
+from tests.quotas import add_small_mailbox
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -29,7 +30,7 @@ async def _hosted(rt: Runtime) -> None:
     await rt.services.accounts.add_customer(OP, "acme", "Bulk Hosting", "b@acme.test", PW)
     await rt.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
     await rt.services.users.add_user(OP, BOB, PW)
-    await rt.services.users.add_mailbox(OP, BOB, ByteSize(1000))
+    await add_small_mailbox(rt, BOB, room=1000)
 
 
 async def test_refusals_name_the_reason(runtime: Runtime) -> None:
@@ -69,7 +70,7 @@ async def test_refusals_are_not_cached(runtime: Runtime) -> None:
     await runtime.services.accounts.add_domain(OP, DomainName.parse("example.test"), "acme", PW)
     assert await policy.lookup(BOB) == Refuse(Reason.UNKNOWN_USER, str(BOB))
     await runtime.services.users.add_user(OP, BOB, PW)
-    await runtime.services.users.add_mailbox(OP, BOB, None)
+    await runtime.services.users.add_mailbox(OP, BOB, ByteSize.parse("100MB"))
     assert isinstance(await policy.lookup(BOB), Accept)
 
 

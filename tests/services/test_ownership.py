@@ -20,6 +20,7 @@ from mailhost.errors import (
 from mailhost.model.actors import CustomerActor, DomainActor, ProviderActor
 from mailhost.model.envelope import Accept, Reason, Refuse
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.model.records import DomainRecord
 from mailhost.runtime import Runtime
 from mailhost.services.inbound_policy import InboundPolicy
@@ -53,7 +54,7 @@ async def pending_domain(rt: Runtime, owner: CustomerActor) -> DomainRecord:
     """owned.test added by `owner`, with ceo@owned.test and a mailbox, as the panel does it."""
     domain = await rt.services.accounts.add_domain(owner, OWNED, owner.login, PW)
     await rt.services.users.add_user(owner, CEO, PW)
-    await rt.services.users.add_mailbox(owner, CEO, None)
+    await rt.services.users.add_mailbox(owner, CEO, ByteSize.parse("100MB"))
     return domain
 
 
@@ -74,7 +75,7 @@ async def test_a_domain_the_provider_adds_is_verified_at_once(runtime: Runtime) 
     domain = await runtime.services.accounts.add_domain(OP, OWNED, "acme", PW)
     assert (domain.verified, domain.status) == (True, "verified")
     await runtime.services.users.add_user(OP, CEO, PW)
-    await runtime.services.users.add_mailbox(OP, CEO, None)
+    await runtime.services.users.add_mailbox(OP, CEO, ByteSize.parse("100MB"))
     assert isinstance(await InboundPolicy(runtime.units).lookup(CEO), Accept)
 
 

@@ -20,6 +20,7 @@ from mailhost.model.roles import forward_path
 from mailhost.runtime import Runtime
 from mailhost.services.inbound_policy import InboundPolicy
 from mailhost.services.postmaster import DEFAULT
+from tests.quotas import add_small_mailbox
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -56,7 +57,7 @@ async def world(runtime: Runtime) -> World:
         await accounts.add_domain(OP, name, owner, PW)
     for address in ("boss@a.test", "alice@a.test", "carl@a2.test", "bob@b.test"):
         await users.add_user(OP, EmailAddress.hosted(address), PW)
-        await users.add_mailbox(OP, EmailAddress.hosted(address), None)
+        await users.add_mailbox(OP, EmailAddress.hosted(address), ByteSize.parse("100MB"))
     await users.add_user(OP, EmailAddress.hosted("nobox@a.test"), PW)
     a = await accounts.domain(OP, A)
     b = await accounts.domain(OP, B)
@@ -190,7 +191,7 @@ async def test_a_mailbox_named_postmaster_comes_first_and_a_user_without_one_doe
     users = world.rt.services.users
     await users.add_user(OP, EmailAddress.hosted("postmaster@a.test"), PW)
     assert await policy.route(addr("postmaster@a.test")) == await world.mailbox("alice@a.test")
-    await users.add_mailbox(OP, EmailAddress.hosted("postmaster@a.test"), None)
+    await users.add_mailbox(OP, EmailAddress.hosted("postmaster@a.test"), ByteSize.parse("100MB"))
     assert await policy.route(addr("postmaster@a.test")) == await world.mailbox("postmaster@a.test")
 
 
@@ -221,7 +222,7 @@ async def test_pending_unhosted_and_disabled_domains_get_what_their_other_mail_g
 async def test_a_refusal_names_the_role_address_never_the_target(world: World) -> None:
     users = world.rt.services.users
     await users.add_user(OP, EmailAddress.hosted("full@a.test"), PW)
-    await users.add_mailbox(OP, EmailAddress.hosted("full@a.test"), ByteSize(0))
+    await add_small_mailbox(world.rt, EmailAddress.hosted("full@a.test"), room=0)
     await world.rt.services.postmaster.set_postmaster(world.acme, A, to=addr("full@a.test"))
     verdict = await InboundPolicy(world.rt.units).route(addr("postmaster@a.test"))
     assert verdict == Refuse(Reason.MAILBOX_FULL, "postmaster@a.test")

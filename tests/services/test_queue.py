@@ -12,6 +12,7 @@ from mailhost.errors import NotFound, NotPermitted
 from mailhost.interfaces import Deferred, DeliveryQueue, Failed, Relayed
 from mailhost.model.actors import CustomerActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.storage.database.engine import create_engine, session_factory
 from mailhost.storage.database.queue import DEFAULT_LEASE, SqlDeliveryQueue
@@ -33,7 +34,7 @@ async def hosted(rt: Runtime) -> int:
     )
     await rt.services.accounts.add_domain(OP, DomainName.parse("example.com"), "acme", PW)
     await rt.services.users.add_user(OP, addr("bob@example.com"), PW)
-    await rt.services.users.add_mailbox(OP, addr("bob@example.com"), None)
+    await rt.services.users.add_mailbox(OP, addr("bob@example.com"), ByteSize.parse("100MB"))
     return customer.id
 
 

@@ -15,6 +15,7 @@ from cryptography import x509
 from mailhost.errors import UnknownCustomer, UnknownDomain
 from mailhost.model.actors import Actor, CustomerActor, DomainActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.model.records import MailboxRecord
 from mailhost.runtime import Runtime
 from mailhost.services.accounts import AccountService
@@ -43,7 +44,7 @@ async def hosting(rt: Runtime) -> MailboxRecord:
     await rt.services.accounts.add_customer(OP, "acme", "Bulk Hosting", "boss@acme.test", PW)
     await rt.services.accounts.add_domain(OP, EXAMPLE, "acme", PW)
     await rt.services.users.add_user(OP, ZED, PW)
-    box = await rt.services.users.add_mailbox(OP, ZED, None)
+    box = await rt.services.users.add_mailbox(OP, ZED, ByteSize.parse("100MB"))
     await rt.services.delivery.deliver_local([box], MESSAGE)
     return box
 
@@ -80,7 +81,7 @@ async def test_a_new_mailbox_at_a_removed_ones_address_starts_empty(
         await runtime.services.accounts.add_domain(OP, EXAMPLE, "acme", PW)
     if removed != "mailbox":
         await runtime.services.users.add_user(OP, ZED, NEW_PW)
-    new = await runtime.services.users.add_mailbox(OP, ZED, None)
+    new = await runtime.services.users.add_mailbox(OP, ZED, ByteSize.parse("100MB"))
     assert new.storage_key != old.storage_key
     assert await runtime.store.list(new.ref) == []
     assert await runtime.store.usage(new.ref) == 0
@@ -224,7 +225,7 @@ async def test_legacy_maildirs_move_to_their_mailbox_and_those_of_no_mailbox_go(
     box = await hosting(runtime)  # zed's keyed Maildir has one message already
     amy_address = EmailAddress.hosted("amy@example.com")
     await runtime.services.users.add_user(OP, amy_address, PW)
-    amy = await runtime.services.users.add_mailbox(OP, amy_address, None)
+    amy = await runtime.services.users.add_mailbox(OP, amy_address, ByteSize.parse("100MB"))
     root = runtime.settings.mail.maildir_root
     # Left by versions that named Maildirs by address: amy's (only there), zed's (besides
     # the keyed one), and one of a mailbox removed long ago.
@@ -254,7 +255,9 @@ async def test_the_removal_summary_names_the_mailboxes_and_the_mail(runtime: Run
     await hosting(runtime)
     accounts = runtime.services.accounts
     await runtime.services.users.add_user(OP, EmailAddress.hosted("amy@example.com"), PW)
-    await runtime.services.users.add_mailbox(OP, EmailAddress.hosted("amy@example.com"), None)
+    await runtime.services.users.add_mailbox(
+        OP, EmailAddress.hosted("amy@example.com"), ByteSize.parse("100MB")
+    )
     await accounts.add_domain(OP, DomainName.parse("empty.com"), "acme", PW)
     domain = await accounts.domain_removal(OP, EXAMPLE)
     assert str(domain) == "domain example.com: 2 mailboxes, 1.04KB of mail will be deleted for good"

@@ -24,6 +24,7 @@ import pytest
 from mailhost.model.actors import ProviderActor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
 from mailhost.smtp.admission import Admission, SessionLimits
@@ -71,7 +72,7 @@ async def hosted(runtime: Runtime) -> Runtime:
     await accounts.add_domain(OP, DOMAIN, "acme", PW)
     for user in (BOB, ALICE):
         await users.add_user(OP, user, PW)
-    await users.add_mailbox(OP, BOB, None)
+    await users.add_mailbox(OP, BOB, ByteSize.parse("100MB"))
     await users.add_smtp_account(OP, ALICE, SmtpFacilities())
     await runtime.prepare_tls()
     return runtime

@@ -33,6 +33,7 @@ from mailhost.smtp.listeners import EsmtpProtocol, start_mx_server
 from mailhost.smtp.session import SessionDependencies, sender_syntax_ok
 from mailhost.tls.authority import CertificateAuthority
 from mailhost.tls.contexts import CertificateStore, client_context
+from tests.quotas import add_small_mailbox
 from tests.smtp.dialogue import Dialogue, stuffed
 
 OP = ProviderActor("test")
@@ -40,7 +41,7 @@ PW = "correct horse battery"
 HOSTNAME = "mx.example.test"
 DOMAIN = DomainName.parse("example.com")
 BOB = EmailAddress.hosted("bob@example.com")
-CAROL = EmailAddress.hosted("carol@example.com")  # quota of 1000 bytes
+CAROL = EmailAddress.hosted("carol@example.com")  # 1000 bytes of room
 NOBOX = EmailAddress.hosted("nobox@example.com")  # a user without a mailbox
 MAX_SIZE = 10_000
 QUEUED = re.compile(r"250 2\.0\.0 Ok: queued as (?P<id>[0-9a-f]{8,16}-[0-9a-f]{16})")
@@ -75,14 +76,15 @@ StartMx = Callable[..., Awaitable[Mx]]
 
 @pytest.fixture
 async def hosted(runtime: Runtime) -> Runtime:
-    """example.com with bob (mailbox), carol (1000-byte quota) and nobox (no mailbox)."""
+    """example.com with bob (mailbox), carol (mailbox with 1000 bytes of room) and nobox
+    (no mailbox)."""
     accounts, users = runtime.services.accounts, runtime.services.users
     await accounts.add_customer(OP, "acme", "Bulk Hosting", "acme@contact.test", PW)
     await accounts.add_domain(OP, DOMAIN, "acme", PW)
     for user in (BOB, CAROL, NOBOX):
         await users.add_user(OP, user, PW)
-    await users.add_mailbox(OP, BOB, None)
-    await users.add_mailbox(OP, CAROL, ByteSize(1000))
+    await users.add_mailbox(OP, BOB, ByteSize.parse("100MB"))
+    await add_small_mailbox(runtime, CAROL, room=1000)
     return runtime
 
 
@@ -238,7 +240,7 @@ async def test_quota_refuses_at_data_then_at_rcpt(start_mx: StartMx, hosted: Run
         await smtp.say("MAIL FROM:<alice@remote.test>", "250 2.1.0")
         await smtp.say("RCPT TO:<carol@example.com>", "250 2.1.5")
         await smtp.data(content, "250 2.0.0")
-        # ~620 of 1000 bytes used: the next copy would not fit.
+        # ~620 of the 1000 bytes taken: the next copy would not fit.
         await smtp.say("MAIL FROM:<alice@remote.test>", "250 2.1.0")
         await smtp.say("RCPT TO:<carol@example.com>", "250 2.1.5")
         await smtp.data(
@@ -246,7 +248,9 @@ async def test_quota_refuses_at_data_then_at_rcpt(start_mx: StartMx, hosted: Run
         )
         # Fill the mailbox to exactly its quota: no room left, so RCPT is refused.
         carol = await mailbox_of(hosted, CAROL)
-        await hosted.services.delivery.deliver_local([carol], b"x" * (1000 - carol.used_bytes))
+        assert carol.quota is not None
+        room = carol.quota.bytes - carol.used_bytes
+        await hosted.services.delivery.deliver_local([carol], b"x" * room)
         await smtp.say("MAIL FROM:<alice@remote.test>", "250 2.1.0")
         await smtp.say("RCPT TO:<carol@example.com>", "552 5.2.2 <carol@example.com>: mailbox full")
     assert len(await stored(hosted, CAROL)) == 2

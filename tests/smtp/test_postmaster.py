@@ -19,6 +19,7 @@ import pytest
 
 from mailhost.model.actors import CustomerActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
 from mailhost.smtp.listeners import start_mx_server
@@ -81,7 +82,7 @@ async def mx(runtime: Runtime) -> AsyncIterator[Mx]:
     await accounts.add_domain(CustomerActor(other.id, other.login), pending, "other", PW)
     boss = EmailAddress.hosted("boss@a.test")
     await users.add_user(OP, boss, PW)
-    await users.add_mailbox(OP, boss, None)
+    await users.add_mailbox(OP, boss, ByteSize.parse("100MB"))
     await runtime.web_access.admins.add(OP, "root", "ops@remote.test", PW)
     deps = SessionDependencies(
         service="MX",

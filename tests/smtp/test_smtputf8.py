@@ -22,6 +22,7 @@ import pytest
 from mailhost.model.actors import ProviderActor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
 from mailhost.smtp.listeners import start_mx_server, start_submission_server
@@ -96,7 +97,7 @@ async def hosted(runtime: Runtime) -> Runtime:
     alice, bob = EmailAddress.hosted("alice@example.com"), EmailAddress.hosted("bob@bücher.example")
     for user in (alice, bob):
         await users.add_user(OP, user, PW)
-        await users.add_mailbox(OP, user, None)
+        await users.add_mailbox(OP, user, ByteSize.parse("100MB"))
     await users.add_smtp_account(OP, alice, SmtpFacilities())
     await runtime.prepare_tls()
     return runtime

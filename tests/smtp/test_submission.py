@@ -100,7 +100,7 @@ async def hosted(runtime: Runtime) -> Runtime:
     for name in ("alice", "bob", "boss", "dave", "rita", "nora"):
         await users.add_user(OP, addr(f"{name}@example.com"), PW)
     for name in ("alice", "bob", "boss"):
-        await users.add_mailbox(OP, addr(f"{name}@example.com"), None)
+        await users.add_mailbox(OP, addr(f"{name}@example.com"), ByteSize.parse("100MB"))
     limited = SmtpFacilities(True, SenderScope.DOMAIN, 2, 2, ByteSize.parse("2KB"))
     for name, facilities in (
         ("alice", SmtpFacilities()),
@@ -348,6 +348,29 @@ async def test_relay_facility_off_refuses_other_domains(
         await smtp.say("RCPT TO:<alice@example.com>", "250 2.1.5")
         await smtp.data(written_by("rita@example.com"), "250 2.0.0")
     assert len(await stored(hosted, "alice@example.com")) == 1
+
+
+async def test_changed_facilities_hold_from_the_next_session(
+    submission: Submission, hosted: Runtime, sink: Sink
+) -> None:
+    users, alice = hosted.services.users, addr("alice@example.com")
+    async with submission.session("alice@example.com") as smtp:
+        await smtp.send("alice@example.com", ["zed@remote.test"], MESSAGE, "250 2.0.0")
+    await users.set_smtp_facilities(OP, alice, SmtpFacilities(relay=False, hourly_limit=1))
+    async with submission.session("alice@example.com") as smtp:
+        await smtp.say("MAIL FROM:<alice@example.com>", "250 2.1.0")
+        assert await smtp.say("RCPT TO:<zed@remote.test>", "550") == (
+            "550 5.7.1 alice@example.com's SMTP account does not allow relaying: relaying refused"
+        )
+    # Relaying on again: the hourly limit of 1 set with it counts from now on.
+    await users.set_smtp_facilities(OP, alice, SmtpFacilities(hourly_limit=1))
+    async with submission.session("alice@example.com") as smtp:
+        await smtp.send("alice@example.com", ["zed@remote.test"], MESSAGE, "250 2.0.0")
+        assert await smtp.say("MAIL FROM:<alice@example.com>", "451") == (
+            "451 4.7.1 hourly limit of 1 messages reached for alice@example.com, try later"
+        )
+    assert await hosted.worker.run_once() == 2
+    assert len(sink.received) == 2
 
 
 @pytest.mark.parametrize(
@@ -672,7 +695,7 @@ async def test_a_pending_domain_of_another_customer_is_relayed_never_stored(
     squatter = CustomerActor(mallory.id, mallory.login)
     await accounts.add_domain(squatter, DomainName.parse("remote.test"), "mallory", PW)
     await users.add_user(squatter, addr("zed@remote.test"), PW)
-    await users.add_mailbox(squatter, addr("zed@remote.test"), None)
+    await users.add_mailbox(squatter, addr("zed@remote.test"), ByteSize.parse("100MB"))
     async with submission.session("nora@example.com") as smtp:
         await smtp.say("MAIL FROM:<nora@example.com>", "250 2.1.0")
         # Not hosted: nora, without an SMTP account, may not send there at all.

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mailhost.model.actors import ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
+from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.storage.database.tables import Mailbox, MonthlyUsage
 from mailhost.storage.database.usage_counters import SqlUsageCounters
@@ -29,7 +30,7 @@ async def counters(runtime: Runtime) -> AsyncIterator[tuple[Runtime, dict[str, i
     for name in ("bob", "carol"):
         address = EmailAddress.hosted(f"{name}@example.com")
         await users.add_user(OP, address, PW)
-        ids[name] = (await users.add_mailbox(OP, address, None)).id
+        ids[name] = (await users.add_mailbox(OP, address, ByteSize.parse("100MB"))).id
     boxes = await users.mailboxes(OP, DomainName.parse("example.com"))
     ids["acme"] = boxes[0].customer_id
     yield runtime, ids

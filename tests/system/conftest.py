@@ -28,10 +28,12 @@ from mailhost.model.actors import ProviderActor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
+from mailhost.model.quotas import MIN_QUOTA
 from mailhost.runtime import Runtime
 from mailhost.settings import load_settings
 from mailhost.tls.contexts import client_context
 from tests.conftest import cheap_passwords
+from tests.quotas import add_small_mailbox
 
 OP = ProviderActor("system-test")
 PASSWORD = "correct horse battery"
@@ -148,6 +150,12 @@ def _drain(stream: IO[str], into: list[str]) -> None:
         into.append(line)
 
 
+# tiny has 3KB of room left, full none: recorded as holding the rest of the smallest
+# quota (tests/quotas.py), which acme's storage usage counts.
+ROOM = {"tiny": 3000, "full": 0}
+PREFILLED = sum(MIN_QUOTA.bytes - room for room in ROOM.values())
+
+
 async def _populate(data_dir: Path, env: dict[str, str]) -> None:
     settings = load_settings(None, data_dir, env)
     async with Runtime(settings, passwords=cheap_passwords()) as rt:
@@ -158,10 +166,13 @@ async def _populate(data_dir: Path, env: dict[str, str]) -> None:
             OP, DomainName.parse("example.test"), "acme", PASSWORD
         )
         users = rt.services.users
-        for name, quota in (("alice", None), ("bob", None), ("tiny", "3KB"), ("full", "0B")):
+        for name, room in (("alice", None), ("bob", None), *ROOM.items()):
             address = EmailAddress.hosted(f"{name}@example.test")
             await users.add_user(OP, address, PASSWORD)
-            await users.add_mailbox(OP, address, None if quota is None else ByteSize.parse(quota))
+            if room is None:
+                await users.add_mailbox(OP, address, ByteSize.parse("100MB"))
+            else:
+                await add_small_mailbox(rt, address, room)
         await users.add_user(OP, EmailAddress.hosted("nobox@example.test"), PASSWORD)
         await users.add_smtp_account(
             OP, EmailAddress.hosted("alice@example.test"), SmtpFacilities()

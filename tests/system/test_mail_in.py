@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.conftest import PASSWORD, Pop3sClient, Server, stls
+from tests.system.conftest import PASSWORD, PREFILLED, Pop3sClient, Server, stls
 
 MAIL_HOST = "mail.example.test"
 
@@ -278,7 +278,7 @@ def test_transfer_and_storage_are_accounted(server: Server) -> None:
         timeout=60,
     ).stdout
     [usage] = json.loads(out)
-    assert usage["storage_bytes"] == len(stored)
+    assert usage["storage_bytes"] == PREFILLED + len(stored)
     # received into the mailbox, plus the RETR response sent to the client
     assert usage["transfer_bytes"] >= 2 * len(stored)
 

@@ -152,7 +152,8 @@ def add_domain_with_user(browser: Browser, domain: str, username: str) -> None:
     added = browser.post(f"/domain/{domain}/users", username=username, password=PASSWORD)
     assert added.status_code == 303
     browser.get(f"/domain/{domain}/mailboxes")
-    assert browser.post(f"/domain/{domain}/mailboxes", username=username).status_code == 303
+    added = browser.post(f"/domain/{domain}/mailboxes", username=username, quota="100MB")
+    assert added.status_code == 303
 
 
 def rcpt(server: Server, address: str) -> tuple[int, bytes]:
@@ -213,7 +214,7 @@ def test_a_customer_cannot_take_over_another_through_its_contact_domain(
     assert recipients == ["boss@acme.test"]
     assert b"/reset/" in data
     boxes = json.loads(cli(server, "mailbox", "list", "acme.test", "--json"))
-    assert boxes == [{"address": "boss@acme.test", "quota": None, "used": 0}]
+    assert boxes == [{"address": "boss@acme.test", "quota": 100_000_000, "used": 0}]
     assert b"-ERR [AUTH]" in pop3_refused(server, "boss@acme.test")
 
 

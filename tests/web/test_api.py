@@ -25,10 +25,12 @@ from mailhost.web.api.schemas import (
     FacilitiesIn,
     MailboxIn,
     MailboxOut,
+    MailboxPatch,
     PlanIn,
     PlanOut,
     SmtpAccountIn,
     SmtpAccountOut,
+    SmtpAccountPatch,
     UsageOut,
     UserIn,
     UserOut,
@@ -120,10 +122,12 @@ FOREIGN: list[tuple[str, str, object, str]] = [
     ("GET", "/domains/b.example/mailboxes", None, D),
     ("POST", "/domains/b.example/mailboxes", {"username": "bob", "quota": "1KB"}, U),
     ("GET", "/domains/b.example/mailboxes/bob", None, U),
+    ("PATCH", "/domains/b.example/mailboxes/bob", {"quota": "1GB"}, U),
     ("DELETE", "/domains/b.example/mailboxes/bob", None, U),
     ("GET", "/domains/b.example/smtp-accounts", None, D),
     ("POST", "/domains/b.example/smtp-accounts", SMTP_BODY, U),
     ("GET", "/domains/b.example/smtp-accounts/bob", None, U),
+    ("PATCH", "/domains/b.example/smtp-accounts/bob", {"facilities": {"relay": False}}, U),
     ("DELETE", "/domains/b.example/smtp-accounts/bob", None, U),
 ]
 FOREIGN_CUSTOMER: list[Call] = [
@@ -548,6 +552,9 @@ async def test_what_get_answers_goes_back_to_patch_unchanged(
         (tokens.acme, "/domains/a.example"),
         (tokens.domain_a, "/domains/a.example"),  # may change neither enabled nor verified
         (tokens.acme, "/domains/pending.example"),  # verified: false, as it is
+        (tokens.domain_a, "/domains/a.example/mailboxes/alice"),
+        (tokens.provider, "/domains/b.example/mailboxes/bob"),
+        (tokens.other, "/domains/b.example/smtp-accounts/bob"),
     ]
     for token, path in cases:
         caller = api(client, token)
@@ -677,11 +684,115 @@ async def test_every_operation_has_a_summary_and_the_main_schemas_examples(
         UserOut,
         MailboxIn,
         MailboxOut,
+        MailboxPatch,
         FacilitiesIn,
         SmtpAccountIn,
         SmtpAccountOut,
+        SmtpAccountPatch,
     ]
     for model in models:
         documented = schemas.get(model.__name__) or schemas[f"{model.__name__}-Output"]
         (sample,) = documented["examples"]
         model.model_validate(sample)  # an example that no longer fits fails here
+
+
+async def test_a_quota_is_changed_within_the_plans_storage(
+    world: World, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    manager = api(client, tokens.domain_a)
+    path = "/domains/a.example/mailboxes/alice"
+    alice = await manager.ok("GET", path)
+    changed = await manager.ok("PATCH", path, {"quota": "500MB"})
+    assert changed == {**alice, "quota": "500MB"}
+    assert await manager.ok("GET", path) == changed
+    # Sent back with a stale used_bytes: ignored, as it follows the mail.
+    assert await manager.ok("PATCH", path, {**changed, "used_bytes": 7}) == changed
+    message = await manager.refused(
+        "PATCH", path, {"quota": "2.6GB"}, status=409, code="plan_limit_reached"
+    )
+    assert message == (
+        "plan Bulk Hosting has 2.5GB of storage; 10MB is given to other mailboxes, "
+        "so at most 2.49GB is left for alice@a.example"
+    )
+    message = await manager.refused(
+        "PATCH", path, {"quota": None}, status=409, code="plan_limit_reached"
+    )
+    assert "so every mailbox needs a quota" in message
+    for small, shown in (("500KB", "500KB"), ("0", "0B"), ("-1", "-1")):
+        message = await manager.refused(
+            "PATCH", path, {"quota": small}, status=422, code="invalid_size"
+        )
+        assert message == f"a mailbox quota is at least 1MB; {shown} is less"
+    message = await manager.refused(
+        "PATCH", path, {**changed, "username": "boss"}, status=422, code="invalid_input"
+    )
+    assert message == "username cannot be changed: it is 'alice', not 'boss'"
+    await manager.ok(
+        "POST", "/domains/a.example/users", {"username": "dave", "password": PW}, status=201
+    )
+    await manager.refused(
+        "PATCH",
+        "/domains/a.example/mailboxes/dave",
+        {"quota": "5MB"},
+        status=404,
+        code="mailbox_not_found",
+    )
+    entries = await api(client, tokens.acme).ok("GET", "/audit?limit=500")
+    quota_changes = [e for e in entries["items"] if e["action"] == "mailbox.quota"]
+    assert [e["target"] for e in quota_changes] == ["alice@a.example"]
+
+
+async def test_an_smtp_account_patch_changes_only_the_facilities_sent(
+    world: World, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    other = api(client, tokens.other)
+    path = "/domains/b.example/smtp-accounts/bob"
+    bob = await other.ok("GET", path)
+    changed = await other.ok("PATCH", path, {"facilities": {"relay": False}})
+    assert changed["facilities"] == {**bob["facilities"], "relay": False}
+    assert changed["identifiers"] == ["H60"]
+    changed = await other.ok(
+        "PATCH",
+        path,
+        {
+            "facilities": {
+                "hourly_limit": None,
+                "max_message_size": "1536KiB",
+                "sender_scope": "domain",
+            }
+        },
+    )
+    assert changed["facilities"] == {
+        "relay": False,
+        "sender_scope": "domain",
+        "hourly_limit": None,
+        "max_recipients": None,
+        "max_message_size": "1.5MiB",
+    }
+    assert changed["identifiers"] == ["D", "S1.57MB"]  # stale identifiers sent back: ignored
+    assert await other.ok("PATCH", path, {**changed, "identifiers": ["R"]}) == changed
+    assert await other.ok("GET", path) == changed
+    await other.refused(
+        "PATCH", path, {"facilities": {"hourly_limit": 0}}, status=422, code="invalid_input"
+    )
+    await other.refused(
+        "PATCH", path, {"facilities": {"relay": None}}, status=422, code="invalid_input"
+    )
+    message = await other.refused(
+        "PATCH", path, {**changed, "address": "chief@b.example"}, status=422, code="invalid_input"
+    )
+    assert message.startswith("address cannot be changed: it is "), message
+    message = await other.refused(
+        "PATCH",
+        "/domains/b.example/smtp-accounts/chief",
+        {"facilities": {"relay": True}},
+        status=404,
+        code="smtp_account_not_found",
+    )
+    assert message == "user chief@b.example has no SMTP account"
+    # The domain manager of a.example, and acme, see none of it.
+    for token in (tokens.domain_a, tokens.acme):
+        await api(client, token).refused(
+            "PATCH", path, {"facilities": {"relay": True}}, status=404, code="user_not_found"
+        )
+    assert await other.ok("GET", path) == changed

@@ -23,6 +23,9 @@ T = TypeVar("T")
 CONFIG_NAME = "mailhost.toml"
 # The CLI runs on the server itself, as the operator.
 OPERATOR = ProviderActor("cli")
+# The value that clears a limit in `mailbox set` and `smtp set` (leaving the option out
+# keeps what is there).
+UNLIMITED = "unlimited"
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask before deleting mail; remove it too")
 ]
@@ -56,6 +59,11 @@ def with_runtime(ctx: typer.Context, work: Callable[[Runtime], Awaitable[T]]) ->
             return await work(runtime)
 
     return asyncio.run(main())
+
+
+def unlimited_or(raw: str, parse: Callable[[str], T]) -> T | None:
+    """A limit as written on the command line: a value, or `unlimited` for none."""
+    return None if raw.strip().lower() == UNLIMITED else parse(raw)
 
 
 def read_password(password_stdin: bool, what: str) -> str:

@@ -1,4 +1,4 @@
-"""`mailhost mailbox add|list|remove`."""
+"""`mailhost mailbox add|set|list|remove|recount`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
-from mailhost.cli.context import OPERATOR, with_runtime
+from mailhost.cli.context import OPERATOR, unlimited_or, with_runtime
 from mailhost.cli.render import done, show, size_text
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
+from mailhost.model.quotas import parse_quota
 from mailhost.runtime import Runtime
 from mailhost.services.mailbox_usage import Recount
 
@@ -20,13 +21,35 @@ app = typer.Typer(help="POP3 mailboxes.", no_args_is_help=True)
 def add(
     ctx: typer.Context,
     address: str,
-    quota: Annotated[str | None, typer.Option(help="Quota, e.g. 250MB (omit: no quota)")] = None,
+    quota: Annotated[
+        str | None,
+        typer.Option(help="Quota, at least 1MB, e.g. 250MB (omit: no quota, if the plan allows)"),
+    ] = None,
 ) -> None:
     """Give a user a POP3 mailbox."""
     parsed = EmailAddress.hosted(address)
-    size = None if quota is None else ByteSize.parse(quota)
+    size = None if quota is None else unlimited_or(quota, parse_quota)
     with_runtime(ctx, lambda rt: rt.services.users.add_mailbox(OPERATOR, parsed, size))
     done(f"mailbox for {parsed} added (quota {size_text(size)})")
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    address: str,
+    quota: Annotated[
+        str,
+        typer.Option(
+            metavar="SIZE|unlimited",
+            help="New quota, at least 1MB, e.g. 500MB; unlimited: none (if the plan allows)",
+        ),
+    ],
+) -> None:
+    """Change a mailbox's quota; a plan with a storage limit holds all quotas to it."""
+    parsed = EmailAddress.hosted(address)
+    size = unlimited_or(quota, parse_quota)
+    box = with_runtime(ctx, lambda rt: rt.services.users.set_mailbox_quota(OPERATOR, parsed, size))
+    done(f"mailbox for {parsed} changed (quota {size_text(box.quota)})")
 
 
 @app.command("list")

@@ -32,7 +32,7 @@ from mailhost.model.actors import Actor, CustomerActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.records import CustomerRecord, DomainRecord, PlanRecord, RemovalSummary
-from mailhost.services import access, ownership
+from mailhost.services import access, ownership, quotas
 from mailhost.services.passwords import Passwords, check_strength
 from mailhost.services.usage import utc_now
 
@@ -141,7 +141,8 @@ class AccountService:
         return replace(customer, enabled=enabled)
 
     async def change_plan(self, actor: Actor, login: str, plan_name: str) -> CustomerRecord:
-        """Move a customer to another plan; refused if it already uses more than the plan allows."""
+        """Move a customer to another plan; refused if it already uses more than the plan
+        allows, its mailbox quotas included (services/quotas.py)."""
         access.require_provider(actor, "change plans")
         async with self._units() as uow:
             customer = access.visible_customer(
@@ -360,6 +361,7 @@ async def _check_plan_fits(uow: UnitOfWork, customer: CustomerRecord, plan: Plan
             f"plan {plan.name} allows {limits.max_accounts} POP3/SMTP accounts; "
             f"customer {customer.login} has {accounts}"
         )
+    await quotas.check_plan(uow, customer, plan)
 
 
 def _limits_text(limits: PlanLimits) -> str:

@@ -2,12 +2,14 @@
 
 The seed's rules live here: an SMTP account at most once per user, "available
 users" are exactly those without one, and mailboxes plus SMTP accounts count
-toward the plan's "POP3/SMTP accounts".
+toward the plan's "POP3/SMTP accounts". Mailbox quotas are held against the plan's
+storage in services/quotas.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from mailhost.errors import LimitReached, NoMailbox, NoSmtpAccount, SmtpAccountExists
 from mailhost.interfaces import RemovalSweeper, UnitOfWork, UnitOfWorkFactory
@@ -15,13 +17,14 @@ from mailhost.model.actors import Actor, UserActor
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
+from mailhost.model.quotas import Allocation
 from mailhost.model.records import (
     DomainRecord,
     MailboxRecord,
     SmtpAccountRecord,
     UserRecord,
 )
-from mailhost.services import access
+from mailhost.services import access, quotas
 from mailhost.services.passwords import Passwords, check_strength
 from mailhost.services.sessions import digest
 from mailhost.services.subjects import end_other_access
@@ -40,9 +43,9 @@ async def _managed_user(uow: UnitOfWork, actor: Actor, address: EmailAddress) ->
 
 
 async def _check_account_limit(uow: UnitOfWork, customer_id: int, adding: str) -> None:
+    await uow.directory.lock_customer(customer_id)  # before reading the plan it holds to
     customer = await uow.directory.customer_by_id(customer_id)
     assert customer is not None  # a user's customer exists (foreign key)
-    await uow.directory.lock_customer(customer_id)
     limit = customer.plan.limits.max_accounts
     if limit is None:
         return
@@ -127,14 +130,43 @@ class UserService:
     ) -> MailboxRecord:
         async with self._units() as uow:
             user = await _managed_user(uow, actor, address)
+            await quotas.hold(uow, user.customer_id, address, quota)
             await _check_account_limit(uow, user.customer_id, f"mailbox for {address}")
             mailbox = await uow.facilities.add_mailbox(user, quota)
-            detail = "quota=unlimited" if quota is None else f"quota={quota}"
             await uow.audit.record(
-                str(actor), "mailbox.add", str(address), user.customer_id, detail
+                str(actor), "mailbox.add", str(address), user.customer_id, _quota_detail(quota)
             )
             await uow.commit()
         return mailbox
+
+    async def set_mailbox_quota(
+        self, actor: Actor, address: EmailAddress, quota: ByteSize | None
+    ) -> MailboxRecord:
+        """Change a mailbox's quota (None: no quota), held against the plan's storage;
+        the mail in it stays, even above a smaller quota (new mail is refused)."""
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            mailbox = await uow.facilities.mailbox_of(user.id)
+            if mailbox is None:
+                raise NoMailbox(f"user {address} has no POP3 mailbox")
+            if mailbox.quota == quota:
+                return mailbox
+            await quotas.hold(uow, user.customer_id, address, quota, mailbox_id=mailbox.id)
+            await uow.facilities.set_mailbox_quota(mailbox.id, quota)
+            await uow.audit.record(
+                str(actor), "mailbox.quota", str(address), user.customer_id, _quota_detail(quota)
+            )
+            await uow.commit()
+        return replace(mailbox, quota=quota)
+
+    async def allocation(self, actor: Actor, domain: DomainName) -> Allocation:
+        """The plan storage of the domain's customer, what its mailboxes' quotas take of it
+        (all its domains together) and what is left to give; for the domain's manager."""
+        async with self._units() as uow:
+            found = await _managed_domain(uow, actor, domain)
+            customer = await uow.directory.customer_by_id(found.customer_id)
+            assert customer is not None  # a domain's customer exists (foreign key)
+            return await quotas.allocation(uow, customer)
 
     async def mailboxes(self, actor: Actor, domain: DomainName) -> Sequence[MailboxRecord]:
         async with self._units() as uow:
@@ -176,6 +208,26 @@ class UserService:
             await uow.commit()
         return account
 
+    async def set_smtp_facilities(
+        self, actor: Actor, address: EmailAddress, facilities: SmtpFacilities
+    ) -> SmtpAccountRecord:
+        """Replace the facilities of a user's SMTP account. A new submission session
+        holds to them at once, one already open within SUBMITTER_SECONDS
+        (services/submission_policy.py)."""
+        async with self._units() as uow:
+            user = await _managed_user(uow, actor, address)
+            account = await uow.facilities.smtp_account_of(user.id)
+            if account is None:
+                raise NoSmtpAccount(f"user {address} has no SMTP account")
+            if account.facilities == facilities:
+                return account
+            await uow.facilities.set_smtp_facilities(account.id, facilities)
+            await uow.audit.record(
+                str(actor), "smtp.change", str(address), user.customer_id, facilities.label
+            )
+            await uow.commit()
+        return replace(account, facilities=facilities)
+
     async def smtp_accounts(self, actor: Actor, domain: DomainName) -> Sequence[SmtpAccountRecord]:
         async with self._units() as uow:
             found = await _managed_domain(uow, actor, domain)
@@ -207,6 +259,10 @@ class UserService:
         # After the commit: the journal written with the rows names the Maildir to delete.
         if self._sweeper is not None:
             await self._sweeper.sweep()
+
+
+def _quota_detail(quota: ByteSize | None) -> str:
+    return "quota=unlimited" if quota is None else f"quota={quota}"
 
 
 def _own_or_managed(actor: Actor, user_id: int) -> bool:

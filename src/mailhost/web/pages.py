@@ -33,6 +33,8 @@ NOTICES = {
     "mailbox_added": "The POP3 mailbox was added.",
     "mailbox_removed": "The POP3 mailbox was removed.",
     "smtp_added": "The SMTP account was added.",
+    "smtp_changed": "The SMTP account's facilities were changed; they apply to the next session.",
+    "mailbox_changed": "The mailbox quota was changed.",
     "smtp_removed": "The SMTP account was removed.",
     "domain_added": "The domain was added.",
     "domain_removed": "The domain was removed, with its users and their mail.",
@@ -107,6 +109,7 @@ async def render(
         "csrf": await expected_csrf(request),
         "notice": NOTICES.get(done),
         "error": None,
+        "errors": {},  # field name -> refusal, shown at that field (web/forms.py)
         "domain": None,
         "server": context.settings.server.hostname,
     }

@@ -150,7 +150,16 @@ class SqlDirectory:
         return await self._customer(Customer.id == customer_id)
 
     async def lock_customer(self, customer_id: int) -> None:
-        """Serialise limit checks of one customer (row lock on PostgreSQL)."""
+        """Serialise limit checks of one customer until the commit: a row lock on
+        PostgreSQL. SQLite ignores FOR UPDATE, and its driver begins a transaction only
+        at the first write, so two checks could both read the same counts; a write that
+        changes nothing takes the database's one write lock instead (the other waits
+        for it, up to busy_timeout, and then reads what this one committed)."""
+        if self._session.get_bind().dialect.name == "sqlite":
+            await self._session.execute(
+                update(Customer).where(Customer.id == customer_id).values(id=Customer.id)
+            )
+            return
         await self._session.execute(
             select(Customer.id).where(Customer.id == customer_id).with_for_update()
         )

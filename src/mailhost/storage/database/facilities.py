@@ -64,6 +64,18 @@ def _smtp(row: SmtpAccount, user: DomainUser, domain: Domain) -> SmtpAccountReco
     )
 
 
+def _columns(facilities: SmtpFacilities) -> dict[str, object]:
+    """An SMTP account's columns for its facilities (the inverse of `_smtp`)."""
+    size = facilities.max_message_size
+    return {
+        "relay": facilities.relay,
+        "sender_scope": facilities.sender_scope.value,
+        "hourly_limit": facilities.hourly_limit,
+        "max_recipients": facilities.max_recipients,
+        "max_message_bytes": None if size is None else size.bytes,
+    }
+
+
 def _mailbox_query() -> Select[Mailbox, DomainUser, Domain]:
     return (
         select(Mailbox, DomainUser, Domain)
@@ -110,6 +122,19 @@ class SqlFacilities:
         rows = await self._session.execute(_mailbox_query().where(Domain.id == domain_id))
         return [_mailbox(*row) for row in rows]
 
+    async def customer_mailboxes(self, customer_id: int) -> Sequence[MailboxRecord]:
+        rows = await self._session.execute(
+            _mailbox_query().where(Domain.customer_id == customer_id)
+        )
+        return [_mailbox(*row) for row in rows]
+
+    async def set_mailbox_quota(self, mailbox_id: int, quota: ByteSize | None) -> None:
+        await self._session.execute(
+            update(Mailbox)
+            .where(Mailbox.id == mailbox_id)
+            .values(quota_bytes=None if quota is None else quota.bytes)
+        )
+
     async def remove_mailbox(self, user_id: int) -> None:
         # The Maildir is written down to go once this commits (storage/sweeper.py).
         await journal_maildirs(self._session, Mailbox.user_id == user_id)
@@ -126,15 +151,7 @@ class SqlFacilities:
     async def add_smtp_account(
         self, user: UserRecord, facilities: SmtpFacilities
     ) -> SmtpAccountRecord:
-        size = facilities.max_message_size
-        row = SmtpAccount(
-            user_id=user.id,
-            relay=facilities.relay,
-            sender_scope=facilities.sender_scope.value,
-            hourly_limit=facilities.hourly_limit,
-            max_recipients=facilities.max_recipients,
-            max_message_bytes=None if size is None else size.bytes,
-        )
+        row = SmtpAccount(user_id=user.id, **_columns(facilities))
         await insert_unique(
             self._session,
             row,
@@ -151,6 +168,11 @@ class SqlFacilities:
     async def smtp_accounts(self, domain_id: int) -> Sequence[SmtpAccountRecord]:
         rows = await self._session.execute(_smtp_query().where(Domain.id == domain_id))
         return [_smtp(*row) for row in rows]
+
+    async def set_smtp_facilities(self, account_id: int, facilities: SmtpFacilities) -> None:
+        await self._session.execute(
+            update(SmtpAccount).where(SmtpAccount.id == account_id).values(**_columns(facilities))
+        )
 
     async def remove_smtp_account(self, user_id: int) -> None:
         await self._session.execute(delete(SmtpAccount).where(SmtpAccount.user_id == user_id))

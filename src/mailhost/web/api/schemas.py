@@ -377,6 +377,22 @@ class MailboxOut(Model):
         )
 
 
+class MailboxPatch(Patch):
+    model_config = example(quota="500MB")
+    FIXED = ("address", "username")
+
+    address: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    username: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    quota: Size | None = Field(
+        default=None,
+        description="at least 1MB; null: no quota (not on a plan with a storage limit, which"
+        " all quotas together must fit in); absent: unchanged",
+    )
+    used_bytes: int | None = Field(
+        default=None, description="read-only and ignored: it changes as mail comes and goes"
+    )
+
+
 class FacilitiesIn(Model):
     """What an SMTP account allows; FacilitiesOut answers with the same fields."""
 
@@ -397,13 +413,24 @@ class FacilitiesIn(Model):
     max_message_size: Size | None = Field(default=None, description="S<size>")
 
     def facilities(self) -> SmtpFacilities:
+        return self.applied_to(SmtpFacilities())
+
+    def applied_to(self, current: SmtpFacilities) -> SmtpFacilities:
+        """`current` with the fields this request sent (a PATCH: the others stay)."""
+        sent = self.model_fields_set
         size = self.max_message_size
         return SmtpFacilities(
-            relay=self.relay,
-            sender_scope=self.sender_scope,
-            hourly_limit=self.hourly_limit,
-            max_recipients=self.max_recipients,
-            max_message_size=None if size is None else ByteSize.parse(size),
+            relay=self.relay if "relay" in sent else current.relay,
+            sender_scope=self.sender_scope if "sender_scope" in sent else current.sender_scope,
+            hourly_limit=self.hourly_limit if "hourly_limit" in sent else current.hourly_limit,
+            max_recipients=(
+                self.max_recipients if "max_recipients" in sent else current.max_recipients
+            ),
+            max_message_size=(
+                (None if size is None else ByteSize.parse(size))
+                if "max_message_size" in sent
+                else current.max_message_size
+            ),
         )
 
 
@@ -432,6 +459,24 @@ class SmtpAccountIn(Model):
 
     username: Login
     facilities: FacilitiesIn = Field(default_factory=FacilitiesIn)
+
+
+class SmtpAccountPatch(Patch):
+    model_config = example(facilities={"relay": False, "hourly_limit": 60})
+    FIXED = ("address", "username")
+
+    address: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    username: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    identifiers: list[Shown] | None = Field(
+        default=None,
+        max_length=5,
+        description="read-only and ignored: they follow from the facilities",
+    )
+    facilities: FacilitiesIn | None = Field(
+        default=None,
+        description="the facilities sent are changed, those left out stay as they are;"
+        " null: none changed",
+    )
 
 
 class SmtpAccountOut(Model):

@@ -14,9 +14,10 @@ from fastapi import APIRouter, Form, Request, Response
 from mailhost.errors import InvalidInput, MailhostError
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
-from mailhost.model.records import DomainRecord
+from mailhost.model.records import DomainRecord, MailboxRecord
 from mailhost.web.dependencies import Ctx, ManagerSession
 from mailhost.web.errors import status_for
+from mailhost.web.forms import FieldRefused, field, refusal
 from mailhost.web.pages import render, see_other
 
 router = APIRouter(prefix="/domain/{domain}")
@@ -129,20 +130,32 @@ async def remove_user(
     return see_other(f"/domain/{found.name.ascii}/users", "user_removed")
 
 
+def parse_quota(raw: str) -> ByteSize | None:
+    """The quota field: empty or "unlimited" for none."""
+    with field("quota"):
+        text = raw.strip()
+        return None if text.lower() in ("", "unlimited") else ByteSize.parse(text)
+
+
 async def _mailboxes_page(
     request: Request,
     ctx: Ctx,
     session: ManagerSession,
     domain: str,
-    error: MailhostError | None = None,
+    exc: MailhostError | FieldRefused | None = None,
+    typed: dict[str, str] | None = None,
 ) -> Response:
     found = await managed(ctx, session, domain)
     users = await ctx.users.users(session.actor, found.name)
+    error, errors = (None, {}) if exc is None else refusal(exc)
     return await render(
         request,
         "domain/mailboxes.html",
         status=200 if error is None else status_for(error),
         error=None if error is None else error.message,
+        errors=errors,
+        values=typed or {"username": "", "quota": "250MB"},
+        allocation=await ctx.users.allocation(session.actor, found.name),
         domain=found.name.ascii,
         mailboxes=await ctx.users.mailboxes(session.actor, found.name),
         without=[u for u in users if not u.has_mailbox],
@@ -165,11 +178,65 @@ async def add_mailbox(
 ) -> Response:
     try:
         found = await managed(ctx, session, domain)
-        size = ByteSize.parse(quota) if quota.strip() else None
-        await ctx.users.add_mailbox(session.actor, address_in(found, username), size)
-    except MailhostError as exc:
-        return await _mailboxes_page(request, ctx, session, domain, exc)
+        size = parse_quota(quota)
+        with field("quota"):
+            await ctx.users.add_mailbox(session.actor, address_in(found, username), size)
+    except (MailhostError, FieldRefused) as exc:
+        typed = {"username": username, "quota": quota}
+        return await _mailboxes_page(request, ctx, session, domain, exc, typed)
     return see_other(f"/domain/{found.name.ascii}/mailboxes", "mailbox_added")
+
+
+async def _mailbox_page(
+    request: Request,
+    domain: str,
+    mailbox: MailboxRecord,
+    quota: str,
+    exc: MailhostError | FieldRefused | None = None,
+) -> Response:
+    error, errors = (None, {}) if exc is None else refusal(exc)
+    return await render(
+        request,
+        "domain/mailbox.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        quota=quota,
+        domain=domain,
+        mailbox=mailbox,
+    )
+
+
+@router.get("/mailboxes/{username}")
+async def mailbox(
+    request: Request, ctx: Ctx, session: ManagerSession, domain: str, username: str
+) -> Response:
+    """The form to change one mailbox's quota, filled in with the quota it has now."""
+    found = await managed(ctx, session, domain)
+    current = await ctx.users.mailbox(session.actor, address_in(found, username))
+    quota = "unlimited" if current.quota is None else current.quota.exact
+    return await _mailbox_page(request, found.name.ascii, current, quota)
+
+
+@router.post("/mailboxes/{username}")
+async def change_mailbox(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    username: str,
+    quota: ShortText = "",
+) -> Response:
+    found = await managed(ctx, session, domain)
+    address = address_in(found, username)
+    current = await ctx.users.mailbox(session.actor, address)
+    try:
+        size = parse_quota(quota)
+        with field("quota"):
+            await ctx.users.set_mailbox_quota(session.actor, address, size)
+    except (MailhostError, FieldRefused) as exc:
+        return await _mailbox_page(request, found.name.ascii, current, quota, exc)
+    return see_other(f"/domain/{found.name.ascii}/mailboxes", "mailbox_changed")
 
 
 @router.post("/mailboxes/{username}/remove")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from mailhost.model.quantities import ByteSize
+from mailhost.model.quotas import parse_quota
 from mailhost.web.api.schemas import (
     MailboxIn,
     MailboxOut,
     MailboxPage,
+    MailboxPatch,
     PasswordIn,
     SmtpAccountIn,
     SmtpAccountOut,
     SmtpAccountPage,
+    SmtpAccountPatch,
     UserIn,
     UserOut,
     UserPage,
@@ -106,8 +108,9 @@ async def mailboxes(
 async def add_mailbox(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, mailbox: MailboxIn
 ) -> MailboxOut:
-    """Counts toward the plan's POP3/SMTP accounts."""
-    quota = None if mailbox.quota is None else ByteSize.parse(mailbox.quota)
+    """Counts toward the plan's POP3/SMTP accounts. A quota is at least 1MB; on a plan with
+    a storage limit every mailbox needs one, and all of them together fit in the storage."""
+    quota = None if mailbox.quota is None else parse_quota(mailbox.quota)
     created = await ctx.users.add_mailbox(actor, user_address(domain, mailbox.username), quota)
     return MailboxOut.of(created)
 
@@ -117,6 +120,21 @@ async def mailbox(
     ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath
 ) -> MailboxOut:
     return MailboxOut.of(await ctx.users.mailbox(actor, user_address(domain, username)))
+
+
+@router.patch("/mailboxes/{username}", tags=["mailboxes"], summary="Change a mailbox's quota")
+async def change_mailbox(
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath, change: MailboxPatch
+) -> MailboxOut:
+    """Held against the plan's storage as when adding: 409 `plan_limit_reached` says how
+    much is left. Takes back what GET answered: only what differs is changed."""
+    address = user_address(domain, username)
+    found = await ctx.users.mailbox(actor, address)
+    change.check_fixed(MailboxOut.of(found))
+    if "quota" in change.model_fields_set:
+        quota = None if change.quota is None else parse_quota(change.quota)
+        found = await ctx.users.set_mailbox_quota(actor, address, quota)
+    return MailboxOut.of(found)
 
 
 @router.delete(
@@ -164,6 +182,28 @@ async def smtp_account(
 ) -> SmtpAccountOut:
     """Its `facilities` are what `POST …/smtp-accounts` takes, in the same form."""
     return SmtpAccountOut.of(await ctx.users.smtp_account(actor, user_address(domain, username)))
+
+
+@router.patch(
+    "/smtp-accounts/{username}", tags=["smtp accounts"], summary="Change a user's SMTP account"
+)
+async def change_smtp_account(
+    ctx: Ctx,
+    actor: ApiActor,
+    domain: DomainPath,
+    username: UsernamePath,
+    change: SmtpAccountPatch,
+) -> SmtpAccountOut:
+    """Change the facilities sent; those left out stay as they are. A new submission
+    session holds to them at once. Takes back what GET answered: only what differs is
+    changed."""
+    address = user_address(domain, username)
+    found = await ctx.users.smtp_account(actor, address)
+    change.check_fixed(SmtpAccountOut.of(found))
+    if change.facilities is not None:
+        facilities = change.facilities.applied_to(found.facilities)
+        found = await ctx.users.set_smtp_facilities(actor, address, facilities)
+    return SmtpAccountOut.of(found)
 
 
 @router.delete(
