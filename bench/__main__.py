@@ -48,7 +48,12 @@ _LISTENING = re.compile(r"^\s+(?P<name>.+?)\s+127\.0\.0\.1:(?P<port>\d+)\s")
 
 
 def _env(database: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILHOST_")}
+    # MAILHOST_LOG_* passes through: the cost of the per-message log line can be measured.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MAILHOST_") or k.startswith("MAILHOST_LOG_")
+    }
     env["MAILHOST_DATABASE_URL"] = f"sqlite:///{database}"
     for key in ("MX", "SUBMISSION", "SUBMISSIONS", "POP3", "POP3S", "WEB"):
         env[f"MAILHOST_{key}_PORT"] = "0"
