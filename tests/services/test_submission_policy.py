@@ -13,11 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailhost.model.envelope import Client
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.names import EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import LoginRecord, SmtpAccountRecord
 from mailhost.runtime import Runtime
+from mailhost.services import submission_policy
 from mailhost.services.submission_policy import hour_of, sender_allowed
 from mailhost.services.transfer_notices import levels_reached
 from mailhost.storage.database.engine import session_factory
@@ -122,3 +124,17 @@ async def test_each_notice_is_claimed_once_until_forgotten(runtime: Runtime) -> 
     assert await counters.claim_notice(customer, "2024-04", 80)  # another month
     await counters.forget_notice(customer, "2024-03", 80)
     assert await counters.claim_notice(customer, "2024-03", 80)
+
+
+async def test_a_full_submitter_cache_drops_closed_connections_not_live_ones(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = runtime.submission
+    monkeypatch.setattr(submission_policy, "MAX_CACHED", 3)
+    monkeypatch.setattr(submission_policy, "SUBMITTER_SECONDS", 1.0)
+    for connection in (1, 2):  # sent once and closed: never read again
+        await policy.check_sender(Client("127.0.0.1", "h", True, ALICE, connection), "", None)
+    await asyncio.sleep(1.5)
+    for connection in (3, 4):  # sending now
+        await policy.check_sender(Client("127.0.0.1", "h", True, ALICE, connection), "", None)
+    assert set(policy._submitters) == {3, 4}  # before: the whole cache went, 3's read too

@@ -130,10 +130,19 @@ class SubmissionPolicy:
         cached = self._submitters.get(client.connection)
         if cached is None or now - cached[0] > SUBMITTER_SECONDS or cached[1].login != login:
             if len(self._submitters) >= MAX_CACHED:
-                self._submitters.clear()  # bounded memory; refilled as users send
+                self._forget_older_than(now - SUBMITTER_SECONDS)
             cached = (now, await self.submitter(login))
             self._submitters[client.connection] = cached
         return cached[1]
+
+    def _forget_older_than(self, moment: float) -> None:
+        """Bounded memory: entries of closed connections go, and any that would be read
+        again anyway; the connections sending now keep theirs (all go only if all are new)."""
+        stale = [key for key, (read_at, _) in self._submitters.items() if read_at < moment]
+        for key in stale:
+            del self._submitters[key]
+        if len(self._submitters) >= MAX_CACHED:
+            self._submitters.clear()
 
     async def check_sender(
         self, client: Client, sender: str, declared_size: int | None
