@@ -7,7 +7,8 @@ the sink. Submission runs STARTTLS + AUTH PLAIN sessions that each send
 message after message to a domain routed ([delivery] routes) to a counting
 sink in this process; a message counts when it has reached the sink (spooled,
 queued, DKIM-signed and relayed by the worker). BENCH_SECONDS sets the length
-of each run (default 10); BENCH_ONLY=mx,pop3,submission,idle picks runs.
+of each run (default 10); BENCH_ONLY=mx,pop3,submission,idle picks runs, and
+BENCH_ONLY=panel runs bench/panel.py's panel latency run in the same data directory.
 The idle run (bench/idle.py) starts a `mailhost serve` of its own, with room
 for 20,000 MX sessions, holds 10,000 idle connections to its MX and measures
 new clients and the server's memory meanwhile.
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from bench.idle import IDLE, idle_run, raise_fd_limit
 from bench.load import Rate, Submitter, pop3_retrieve, smtp_load, submission_load
+from bench.panel import run as panel_run
 from bench.sink import serve_counting
 from mailhost.model.actors import ProviderActor
 from mailhost.model.facilities import SmtpFacilities
@@ -234,6 +236,8 @@ def main() -> None:
                 _throughput_runs(mailhost, env, data_dir, relay_sink, only, seconds)
             if "idle" in only:
                 _idle_runs(mailhost, env, data_dir)
+            if "panel" in only:  # not by default: seeding 400 accounts takes a minute
+                panel_run(mailhost, env, data_dir)
         finally:
             relay_sink.close()
 

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Literal, Protocol
 
 from mailhost.model.actors import Actor
+from mailhost.model.delivery_log import DeliveryLogPage
 from mailhost.model.facilities import SmtpFacilities
 from mailhost.model.logins import (
     AttemptFacts,
@@ -114,6 +115,7 @@ class AccountDirectory(Directory, Protocol):
     async def customers(self) -> Sequence[CustomerRecord]: ...
     async def set_customer_enabled(self, customer_id: int, enabled: bool) -> None: ...
     async def set_customer_plan(self, customer_id: int, plan_id: int) -> None: ...
+    async def set_customer_contact(self, customer_id: int, contact_email: str) -> None: ...
     async def add_domain(
         self,
         name: DomainName,
@@ -127,6 +129,10 @@ class AccountDirectory(Directory, Protocol):
     async def set_domain_enabled(self, domain_id: int, enabled: bool) -> None: ...
     async def mark_domain_verified(self, domain_id: int, token: str, at: datetime) -> bool: ...
     async def count_domains(self, customer_id: int) -> int: ...
+    async def domain_counts(self, customer_ids: Sequence[int]) -> Mapping[int, int]:
+        """Domains per customer, in one query (customers without any are left out)."""
+        ...
+
     async def remove_domain(self, domain_id: int) -> None:
         """The domain with its users, mailboxes, SMTP accounts, credentials and queued
         mail; its files are written in the removal journal for the RemovalSweeper."""
@@ -142,6 +148,7 @@ class AccountDirectory(Directory, Protocol):
     async def user_by_address(self, address: EmailAddress) -> UserRecord | None: ...
     async def users(self, domain_id: int) -> Sequence[UserRecord]: ...
     async def set_user_password(self, user_id: int, password_hash: str) -> None: ...
+    async def set_user_recovery(self, user_id: int, recovery: str | None) -> None: ...
     async def remove_user(self, user_id: int) -> None: ...
 
 
@@ -179,6 +186,14 @@ class FacilityRepository(Protocol):
     async def remove_smtp_account(self, user_id: int) -> None: ...
     async def count_accounts(self, customer_id: int) -> int: ...
     async def storage_used(self, customer_id: int) -> int: ...
+    async def account_counts(self, customer_ids: Sequence[int]) -> Mapping[int, int]:
+        """`count_accounts` of many customers in one query per table."""
+        ...
+
+    async def storage_used_by(self, customer_ids: Sequence[int]) -> Mapping[int, int]:
+        """`storage_used` of many customers in one query."""
+        ...
+
     async def mail_held(self, domain_ids: Sequence[int]) -> tuple[int, int]:
         """(mailboxes, bytes of mail) in the domains: what removing them deletes."""
         ...
@@ -187,6 +202,7 @@ class FacilityRepository(Protocol):
 class UsageRepository(Protocol):
     async def add_transfer(self, customer_id: int, month: str, nbytes: int) -> None: ...
     async def transfer(self, customer_id: int, month: str) -> int: ...
+    async def transfers(self, customer_ids: Sequence[int], month: str) -> Mapping[int, int]: ...
 
 
 class SubmissionCounters(Protocol):
@@ -386,17 +402,6 @@ class QueuedDelivery:
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryLogRecord:
-    at: datetime
-    delivery_id: int | None
-    message_id: str
-    sender: str
-    recipient: str
-    status: str  # delivered | deferred | failed | deleted
-    remote_reply: str
-
-
-@dataclass(frozen=True, slots=True)
 class Relayed:
     """The remote server took responsibility for the message (2xx after DATA)."""
 
@@ -456,7 +461,23 @@ class DeliveryQueue(Protocol):
     async def queued(self, limit: int) -> Sequence[QueuedDelivery]: ...
     async def retry(self, delivery_id: int | None, now: datetime) -> int: ...
     async def delete(self, delivery_id: int, now: datetime) -> QueuedDelivery | None: ...
-    async def log(self, limit: int) -> Sequence[DeliveryLogRecord]: ...
+    async def log(
+        self,
+        limit: int,
+        offset: int = 0,
+        *,
+        search: str = "",
+        status: str | None = None,
+        customer_id: int | None = None,
+        domain_id: int | None = None,
+    ) -> DeliveryLogPage:
+        """Entries newest first, and how many match; each filter given narrows the log.
+
+        `search` is a case-insensitive part of the sender, recipient or message id. The
+        caller scopes: with no customer_id or domain_id every entry matches, including
+        mailhost's own mail (both NULL), which only the provider may read.
+        """
+        ...
 
     async def wait_for_work(self, seconds: float) -> None:
         """Return when this process enqueued something, or after `seconds`."""

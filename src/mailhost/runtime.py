@@ -165,7 +165,7 @@ class Runtime:
                 self.queue,
                 queue_lifetime=timedelta(hours=settings.delivery.queue_lifetime_hours),
             ),
-            mail_queue=MailQueueService(self.queue, self.spool),
+            mail_queue=MailQueueService(self.queue, self.spool, self.units),
             mailbox_usage=MailboxUsageService(self.units, self.store),
             postmaster=PostmasterService(self.units),
         )

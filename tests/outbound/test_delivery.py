@@ -86,7 +86,7 @@ async def test_message_reaches_the_sink_byte_intact_with_a_valid_dkim_signature(
         assert b"ed25519-sha256" in algorithms
     assert await runtime.queue.queued(10) == []
     assert await runtime.spool.ids() == []  # all deliveries done: the body is gone
-    log = await runtime.services.mail_queue.delivery_log(OP)
+    log = (await runtime.services.mail_queue.delivery_log(OP)).entries
     assert {(e.recipient, e.status, e.message_id) for e in log} == {
         ("alice@remote.test", "delivered", queue_id),
         ("carol@far.test", "delivered", queue_id),
@@ -121,7 +121,7 @@ async def test_sink_answering_451_first_gets_the_message_on_the_retry(
     assert await runtime.worker.run_once(start + timedelta(seconds=61)) == 1
     (got,) = sink.received
     assert got.data.endswith(MESSAGE)
-    statuses = [e.status for e in await runtime.services.mail_queue.delivery_log(OP)]
+    statuses = [e.status for e in (await runtime.services.mail_queue.delivery_log(OP)).entries]
     assert statuses == ["delivered", "deferred"]
 
 
@@ -184,7 +184,8 @@ async def test_550_bounces_to_the_senders_mailbox(runtime: Runtime, sink: Sink) 
     headers = str(subparts(parsed)[2].get_payload())
     assert "Subject: out" in headers and "Hello Alice" not in headers
     assert await runtime.spool.ids() == []
-    statuses = {(e.recipient, e.status) for e in await runtime.services.mail_queue.delivery_log(OP)}
+    log = (await runtime.services.mail_queue.delivery_log(OP)).entries
+    statuses = {(e.recipient, e.status) for e in log}
     assert statuses == {("alice@remote.test", "failed"), ("carol@far.test", "delivered")}
 
 
@@ -196,7 +197,7 @@ async def test_mail_from_the_null_sender_is_never_bounced(runtime: Runtime, sink
     assert sink.received == []
     assert await mailbox_messages(runtime) == []
     assert await runtime.queue.queued(10) == []  # failed, not retried, not bounced
-    (entry,) = await runtime.services.mail_queue.delivery_log(OP)
+    (entry,) = (await runtime.services.mail_queue.delivery_log(OP)).entries
     assert (entry.sender, entry.status) == ("", "failed")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from mailhost.errors import NotFound, NotPermitted
 from mailhost.interfaces import Deferred, DeliveryQueue, Failed, Relayed
-from mailhost.model.actors import CustomerActor, ProviderActor
+from mailhost.model.actors import CustomerActor, ProviderActor, UserActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
@@ -93,7 +93,7 @@ async def test_final_outcomes_remove_the_row_and_are_logged(runtime: Runtime) ->
     assert await runtime.queue.record(b, Failed("550 5.1.1 no such user"), T0)
     assert await runtime.queue.pending(message_id) == 0
     assert await runtime.queue.queued(10) == []
-    log = await runtime.services.mail_queue.delivery_log(OP)
+    log = (await runtime.services.mail_queue.delivery_log(OP)).entries
     assert [(e.recipient, e.status, e.remote_reply) for e in log] == [
         ("b@remote.test", "failed", "550 5.1.1 no such user"),
         ("a@remote.test", "delivered", "250 2.0.0 ok"),
@@ -109,7 +109,7 @@ async def test_worker_that_lost_its_lease_cannot_record(runtime: Runtime) -> Non
     (fresh,) = await runtime.queue.claim_due(later, 10)
     assert not await runtime.queue.record(stale, Relayed("250 ok"), later)
     assert await runtime.queue.record(fresh, Relayed("250 ok"), later)
-    assert len(await runtime.queue.log(10)) == 1
+    assert (await runtime.queue.log(10)).total == 1
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ async def test_operator_retries_and_deletes_queued_mail(runtime: Runtime) -> Non
     assert await runtime.spool.ids() == [message_id]  # a still needs the body
     await delivery.delete(OP, a.id)
     assert await runtime.spool.ids() == []
-    statuses = [(e.recipient, e.status) for e in await delivery.delivery_log(OP)]
+    statuses = [(e.recipient, e.status) for e in (await delivery.delivery_log(OP)).entries]
     assert ("b@remote.test", "deleted") in statuses and ("a@remote.test", "deleted") in statuses
 
 
@@ -201,5 +201,6 @@ async def test_unknown_queue_ids_and_other_actors_are_refused(runtime: Runtime) 
     customer = CustomerActor(1, "acme")
     with pytest.raises(NotPermitted, match="only the provider may see the outbound queue"):
         await delivery.queued(customer)
-    with pytest.raises(NotPermitted, match="only the provider may read the delivery log"):
-        await delivery.delivery_log(customer)
+    user = UserActor(1, 1, 1, addr("bob@example.com"))
+    with pytest.raises(NotPermitted, match="only the provider, a customer or a domain's manager"):
+        await delivery.delivery_log(user)

@@ -1,4 +1,4 @@
-"""`mailhost customer add|list|disable|enable|remove`."""
+"""`mailhost customer add|set|list|disable|enable|remove`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import typer
 
 from mailhost.cli.context import OPERATOR, Yes, confirm_removal, read_password, with_runtime
 from mailhost.cli.render import done, show
+from mailhost.model.names import EmailAddress
+from mailhost.model.records import CustomerRecord
+from mailhost.runtime import Runtime
 
 app = typer.Typer(help="Customers: who owns domains under a plan.", no_args_is_help=True)
 PasswordStdin = Annotated[
@@ -29,6 +32,36 @@ def add(
         ctx, lambda rt: rt.services.accounts.add_customer(OPERATOR, login, plan, email, password)
     )
     done(f"customer {customer.login!r} added on plan {customer.plan.name!r}")
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    login: str,
+    email: Annotated[
+        str | None, typer.Option(help="New contact address for notices and password resets")
+    ] = None,
+    plan: Annotated[str | None, typer.Option(help="New plan name, e.g. 'Bulk Hosting'")] = None,
+) -> None:
+    """Change a customer's contact address or plan; what is not given stays as it is."""
+    if email is None and plan is None:
+        raise typer.BadParameter("give --email, --plan or both", param_hint="options")
+    contact = None if email is None else EmailAddress.parse(email)
+
+    async def work(rt: Runtime) -> CustomerRecord:
+        # The plan first: it is the change a rule may refuse, and then nothing has changed.
+        found = await rt.services.accounts.customer(OPERATOR, login)
+        if plan is not None and plan != found.plan.name:
+            found = await rt.services.accounts.change_plan(OPERATOR, login, plan)
+        if contact is not None:
+            found = await rt.services.accounts.set_contact(OPERATOR, login, contact)
+        return found
+
+    changed = with_runtime(ctx, work)
+    done(
+        f"customer {changed.login!r} changed (contact {changed.contact_email}, "
+        f"plan {changed.plan.name!r})"
+    )
 
 
 @app.command("disable")

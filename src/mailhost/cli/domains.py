@@ -1,4 +1,4 @@
-"""`mailhost domain add|list|remove|verify|enable|disable|dkim|postmaster`."""
+"""`mailhost domain add|passwd|list|remove|verify|enable|disable|dkim|postmaster`."""
 
 from __future__ import annotations
 
@@ -154,3 +154,12 @@ def postmaster(
         done(f"abuse@{found.name} goes there too")
     else:
         done(f"abuse@{found.name} is off: refused unless a mailbox has that name")
+
+
+@app.command("passwd")
+def passwd(ctx: typer.Context, domain: str, password_stdin: PasswordStdin = False) -> None:
+    """Set the password of a domain's Domain Name Level panel (its manager's login)."""
+    name = DomainName.parse(domain)
+    password = read_password(password_stdin, f"the panel of {name}")
+    with_runtime(ctx, lambda rt: rt.services.accounts.set_domain_password(OPERATOR, name, password))
+    done(f"password of the Domain Name Level panel of {name} changed")

@@ -9,6 +9,7 @@ import typer
 from mailhost.cli.context import OPERATOR, with_runtime
 from mailhost.cli.render import done, show
 from mailhost.errors import InvalidInput
+from mailhost.model.delivery_log import MAX_PAGE, STATUSES, DeliveryLogQuery
 
 app = typer.Typer(
     help="Outbound mail waiting for delivery, and what became of it.", no_args_is_help=True
@@ -64,11 +65,19 @@ def delete(
 @app.command("log")
 def log(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_PAGE, help="How many entries, newest first")
+    ] = 100,
+    search: Annotated[
+        str, typer.Option("--search", help="Part of the sender, recipient or message id")
+    ] = "",
+    status: Annotated[str, typer.Option("--status", help=f"One of {', '.join(STATUSES)}")] = "",
+    domain: Annotated[str, typer.Option("--domain", help="Only mail of this hosted domain")] = "",
     json: Json = False,
 ) -> None:
     """Delivery attempts and their outcomes, newest first."""
-    entries = with_runtime(ctx, lambda rt: rt.services.mail_queue.delivery_log(OPERATOR, limit))
+    query = DeliveryLogQuery.parse(search, status, domain, limit=limit)
+    page = with_runtime(ctx, lambda rt: rt.services.mail_queue.delivery_log(OPERATOR, query))
     rows = [
         {
             "at": e.at.isoformat(timespec="seconds"),
@@ -79,6 +88,12 @@ def log(
             "status": e.status,
             "reply": e.remote_reply,
         }
-        for e in entries
+        for e in page.entries
     ]
-    show("Delivery log", rows, as_json=json, empty="no deliveries yet")
+    filtered = bool(query.search or query.status or query.domain)
+    show(
+        "Delivery log",
+        rows,
+        as_json=json,
+        empty="no deliveries match" if filtered else "no deliveries yet",
+    )

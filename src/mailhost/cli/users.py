@@ -1,4 +1,4 @@
-"""`mailhost user add|passwd|list|remove`."""
+"""`mailhost user add|set|passwd|list|remove`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from mailhost.cli.render import done, show
 from mailhost.model.names import DomainName, EmailAddress
 
 app = typer.Typer(help="Domain Name Users: the logins for mail.", no_args_is_help=True)
+# The value of `user set --recovery` that clears the recovery address.
+NONE = "none"
 
 
 @app.command("add")
@@ -26,6 +28,26 @@ def add(
     password = read_password(password_stdin, str(parsed))
     with_runtime(ctx, lambda rt: rt.services.users.add_user(OPERATOR, parsed, password, recovery))
     done(f"user {parsed} added")
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    address: str,
+    recovery: Annotated[
+        str,
+        typer.Option(
+            metavar="ADDRESS|none",
+            help="Where the user's reset links and login notices go; none: nowhere",
+        ),
+    ],
+) -> None:
+    """Change a user's recovery address (another address than the user's own)."""
+    parsed = EmailAddress.hosted(address)
+    text = recovery.strip()
+    wanted = None if text.lower() == NONE else EmailAddress.parse(text)
+    user = with_runtime(ctx, lambda rt: rt.services.users.set_recovery(OPERATOR, parsed, wanted))
+    done(f"user {parsed} changed (recovery address {user.recovery_email or NONE})")
 
 
 @app.command("passwd")

@@ -28,12 +28,14 @@ from mailhost.interfaces import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from mailhost.model.actors import Actor, CustomerActor, ProviderActor
+from mailhost.model.actors import Actor, CustomerActor, DomainActor, ProviderActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.records import CustomerRecord, DomainRecord, PlanRecord, RemovalSummary
 from mailhost.services import access, ownership, quotas
 from mailhost.services.passwords import Passwords, check_strength
+from mailhost.services.sessions import digest
+from mailhost.services.subjects import end_other_access
 from mailhost.services.usage import utc_now
 
 _LOGIN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
@@ -157,6 +159,48 @@ class AccountService:
             )
             await uow.commit()
         return replace(customer, plan=plan)
+
+    async def set_contact(self, actor: Actor, login: str, email: EmailAddress) -> CustomerRecord:
+        """Change the contact address a customer's notices and reset links go to; the
+        customer itself or the provider may."""
+        async with self._units() as uow:
+            customer = access.visible_customer(
+                actor, await uow.directory.customer_by_login(parse_login(login)), login
+            )
+            contact = str(email)
+            if customer.contact_email == contact:
+                return customer
+            await uow.directory.set_customer_contact(customer.id, contact)
+            await uow.audit.record(
+                str(actor), "customer.contact", customer.login, customer.id, contact
+            )
+            await uow.commit()
+        return replace(customer, contact_email=contact)
+
+    async def set_domain_password(
+        self,
+        actor: Actor,
+        name: DomainName,
+        password: str,
+        *,
+        current_session: str | None = None,
+    ) -> None:
+        """Set the password of a domain's manager login (its Domain Name Level panel): the
+        manager itself, the customer owning the domain or the provider. In the same
+        transaction the manager's panel sessions end and its reset links are cancelled,
+        except the session (cookie token) the manager made this change from."""
+        check_strength(password, identity=name.ascii)
+        password_hash = await self._passwords.hash(password)
+        async with self._units() as uow:
+            domain = access.managed_domain(actor, await uow.directory.domain_by_name(name), name)
+            await uow.web_access.set_password("domain", domain.id, password_hash)
+            own = isinstance(actor, DomainActor) and actor.domain_id == domain.id
+            keep = digest(current_session) if own and current_session else None
+            ended = await end_other_access(uow, "domain", domain.id, keep_session=keep)
+            await uow.audit.record(
+                str(actor), "domain.passwd", name.ascii, domain.customer_id, ended
+            )
+            await uow.commit()
 
     async def add_domain(
         self, actor: Actor, name: DomainName, customer_login: str, password: str

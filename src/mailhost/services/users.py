@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from mailhost.errors import LimitReached, NoMailbox, NoSmtpAccount, SmtpAccountExists
+from mailhost.errors import (
+    InvalidAddress,
+    LimitReached,
+    NoMailbox,
+    NoSmtpAccount,
+    SmtpAccountExists,
+)
 from mailhost.interfaces import RemovalSweeper, UnitOfWork, UnitOfWorkFactory
 from mailhost.model.actors import Actor, UserActor
 from mailhost.model.facilities import SmtpFacilities
@@ -73,6 +79,8 @@ class UserService:
     ) -> UserRecord:
         address = EmailAddress.hosted(str(address))
         recovery_address = None if recovery is None else str(EmailAddress.parse(recovery))
+        if recovery is not None:
+            _check_recovery(EmailAddress.parse(recovery), address)
         check_strength(password, identity=address.local)
         password_hash = await self._passwords.hash(password)
         async with self._units() as uow:
@@ -255,10 +263,37 @@ class UserService:
             await uow.audit.record(str(actor), "smtp.remove", str(address), user.customer_id)
             await uow.commit()
 
+    async def set_recovery(
+        self, actor: Actor, address: EmailAddress, recovery: EmailAddress | None
+    ) -> UserRecord:
+        """Set (None: clear) the address a user's reset links and new-address login notices
+        go to; its domain's manager, customer or provider, or the user itself may."""
+        async with self._units() as uow:
+            user = access.visible_user(actor, await uow.directory.user_by_address(address), address)
+            if recovery is not None:
+                _check_recovery(recovery, address)
+            wanted = None if recovery is None else str(recovery)
+            if user.recovery_email == wanted:
+                return user
+            await uow.directory.set_user_recovery(user.id, wanted)
+            await uow.audit.record(
+                str(actor), "user.recovery", str(address), user.customer_id, wanted or "none"
+            )
+            await uow.commit()
+        return replace(user, recovery_email=wanted)
+
     async def _sweep(self) -> None:
         # After the commit: the journal written with the rows names the Maildir to delete.
         if self._sweeper is not None:
             await self._sweeper.sweep()
+
+
+def _check_recovery(recovery: EmailAddress, address: EmailAddress) -> None:
+    if _same_address(recovery, address):
+        raise InvalidAddress(
+            f"the recovery address must be another address than {address} itself: "
+            "a reset link sent there cannot be read by someone locked out of it"
+        )
 
 
 def _quota_detail(quota: ByteSize | None) -> str:
@@ -267,3 +302,8 @@ def _quota_detail(quota: ByteSize | None) -> str:
 
 def _own_or_managed(actor: Actor, user_id: int) -> bool:
     return not isinstance(actor, UserActor) or actor.user_id == user_id
+
+
+def _same_address(one: EmailAddress, other: EmailAddress) -> bool:
+    # Usernames are unique case-insensitively, so ALICE@ is alice@ here.
+    return one.domain == other.domain and one.local.lower() == other.local.lower()

@@ -21,6 +21,7 @@ from mailhost.web.pages import load_templates
 from mailhost.web.panel import (
     app_passwords,
     customer,
+    deliveries,
     dns,
     domain,
     help,
@@ -87,6 +88,7 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
         users=services.users,
         usage=services.usage,
         postmaster=services.postmaster,
+        mail_queue=services.mail_queue,
         access=runtime.web_access,
         dns=dns_checker or DnsChecker(),
         templates=load_templates(),
@@ -99,7 +101,7 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     panel = [login, provider, customer, domain, smtp, dns, postmaster, tokens, logins, user, help]
-    panel += [two_factor, app_passwords]
+    panel += [two_factor, app_passwords, deliveries]
     for module in panel:
         app.include_router(
             module.router, include_in_schema=False, dependencies=[Depends(check_csrf)]

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from mailhost.interfaces import LoginKind
 from mailhost.model.actors import Actor, CustomerActor, ProviderActor, UserActor
 from mailhost.services.accounts import AccountService
+from mailhost.services.mail_queue import MailQueueService
 from mailhost.services.postmaster import PostmasterService
 from mailhost.services.sessions import PanelSession
 from mailhost.services.two_factor import PENDING_LIFETIME
@@ -38,6 +39,8 @@ class ServiceSet(Protocol):
     def usage(self) -> UsageService: ...
     @property
     def postmaster(self) -> PostmasterService: ...
+    @property
+    def mail_queue(self) -> MailQueueService: ...
 
 
 class WebRuntime(Protocol):
@@ -58,6 +61,7 @@ class WebContext:
     users: UserService
     usage: UsageService
     postmaster: PostmasterService
+    mail_queue: MailQueueService
     access: WebAccess
     dns: DnsChecker
     templates: Jinja2Templates

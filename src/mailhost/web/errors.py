@@ -31,6 +31,7 @@ from mailhost.errors import (
     TemporaryFailure,
 )
 from mailhost.web.dependencies import ApiAuthRequired, FormRejected, LoginRequired
+from mailhost.web.forms import FieldRefused
 from mailhost.web.pages import render
 
 log = logging.getLogger("mailhost.web")
@@ -81,6 +82,17 @@ async def _mailhost_error(request: Request, exc: Exception) -> Response:
     if is_api(request):
         return error_json(status, exc.code, exc.message)
     return await error_page(request, status, exc.message)
+
+
+async def _field_refused(request: Request, exc: Exception) -> Response:
+    """A refusal about one request field (web/forms.py): the API names the field."""
+    assert isinstance(exc, FieldRefused)
+    error = exc.error
+    status = status_for(error)
+    if is_api(request):
+        body = {"code": error.code, "field": exc.field, "message": error.message}
+        return JSONResponse(body, status_code=status)
+    return await error_page(request, status, error.message)
 
 
 def _describe(exc: RequestValidationError) -> str:
@@ -142,6 +154,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MailhostError, _mailhost_error)
+    app.add_exception_handler(FieldRefused, _field_refused)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(LoginRequired, _login_required)

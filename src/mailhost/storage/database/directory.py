@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, select, update
@@ -181,6 +181,11 @@ class SqlDirectory:
             update(Customer).where(Customer.id == customer_id).values(plan_id=plan_id)
         )
 
+    async def set_customer_contact(self, customer_id: int, contact_email: str) -> None:
+        await self._session.execute(
+            update(Customer).where(Customer.id == customer_id).values(contact_email=contact_email)
+        )
+
     async def add_domain(
         self,
         name: DomainName,
@@ -237,10 +242,15 @@ class SqlDirectory:
         return bool(getattr(result, "rowcount", 0) == 1)
 
     async def count_domains(self, customer_id: int) -> int:
-        count = await self._session.scalar(
-            select(func.count()).select_from(Domain).where(Domain.customer_id == customer_id)
+        return (await self.domain_counts([customer_id])).get(customer_id, 0)
+
+    async def domain_counts(self, customer_ids: Sequence[int]) -> Mapping[int, int]:
+        rows = await self._session.execute(
+            select(Domain.customer_id, func.count())
+            .where(Domain.customer_id.in_(customer_ids))
+            .group_by(Domain.customer_id)
         )
-        return int(count or 0)
+        return {customer_id: int(count) for customer_id, count in rows}
 
     async def remove_domain(self, domain_id: int) -> None:
         # The credentials of the domain and of its users go in this transaction (their
@@ -318,6 +328,11 @@ class SqlDirectory:
     async def set_user_password(self, user_id: int, password_hash: str) -> None:
         await self._session.execute(
             update(DomainUser).where(DomainUser.id == user_id).values(password_hash=password_hash)
+        )
+
+    async def set_user_recovery(self, user_id: int, recovery: str | None) -> None:
+        await self._session.execute(
+            update(DomainUser).where(DomainUser.id == user_id).values(recovery_email=recovery)
         )
 
     async def remove_user(self, user_id: int) -> None:

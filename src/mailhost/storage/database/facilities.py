@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Select, Update, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,17 +179,22 @@ class SqlFacilities:
 
     async def count_accounts(self, customer_id: int) -> int:
         """Mailboxes plus SMTP accounts of the customer: the plan's "POP3/SMTP accounts"."""
-        total = 0
+        return (await self.account_counts([customer_id])).get(customer_id, 0)
+
+    async def account_counts(self, customer_ids: Sequence[int]) -> Mapping[int, int]:
+        totals: dict[int, int] = {}
         for table in (Mailbox, SmtpAccount):
-            count = await self._session.scalar(
-                select(func.count())
+            rows = await self._session.execute(
+                select(Domain.customer_id, func.count())
                 .select_from(table)
                 .join(DomainUser, table.user_id == DomainUser.id)
                 .join(Domain, DomainUser.domain_id == Domain.id)
-                .where(Domain.customer_id == customer_id)
+                .where(Domain.customer_id.in_(customer_ids))
+                .group_by(Domain.customer_id)
             )
-            total += int(count or 0)
-        return total
+            for customer_id, count in rows:
+                totals[customer_id] = totals.get(customer_id, 0) + int(count)
+        return totals
 
     async def mail_held(self, domain_ids: Sequence[int]) -> tuple[int, int]:
         """Mailboxes of the domains and the bytes of mail in them (what removal deletes)."""
@@ -203,10 +208,15 @@ class SqlFacilities:
         return int(found[0] or 0), int(found[1] or 0)
 
     async def storage_used(self, customer_id: int) -> int:
-        used = await self._session.scalar(
-            select(func.coalesce(func.sum(Mailbox.used_bytes), 0))
+        return (await self.storage_used_by([customer_id])).get(customer_id, 0)
+
+    async def storage_used_by(self, customer_ids: Sequence[int]) -> Mapping[int, int]:
+        rows = await self._session.execute(
+            select(Domain.customer_id, func.coalesce(func.sum(Mailbox.used_bytes), 0))
+            .select_from(Mailbox)
             .join(DomainUser, Mailbox.user_id == DomainUser.id)
             .join(Domain, DomainUser.domain_id == Domain.id)
-            .where(Domain.customer_id == customer_id)
+            .where(Domain.customer_id.in_(customer_ids))
+            .group_by(Domain.customer_id)
         )
-        return int(used or 0)
+        return {customer_id: int(used) for customer_id, used in rows}

@@ -1,7 +1,9 @@
 """SqlDeliveryQueue: the durable outbound queue over `deliveries` and `delivery_log`.
 
 A row is one recipient of one spooled message, present while delivery is
-pending; its final outcome deletes it and the `delivery_log` keeps the story.
+pending; its final outcome deletes it and the `delivery_log` keeps the story,
+with the row's customer and domain (read from the row in the same statement),
+which say who may read it.
 Workers claim due rows by setting a lease (`leased_until`) in one statement:
 on PostgreSQL the candidate rows are picked with `FOR UPDATE SKIP LOCKED`, so
 workers on several nodes never block on nor share a row; on SQLite the single
@@ -22,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mailhost.interfaces import (
     AttemptResult,
     Deferred,
-    DeliveryLogRecord,
     Failed,
     QueuedDelivery,
     Relayed,
     SpoolRef,
 )
+from mailhost.model.delivery_log import DeliveryLogPage, DeliveryLogRecord
 from mailhost.storage.database.tables import Customer, Delivery, DeliveryLogEntry, Domain
 
 QUEUED = "queued"
@@ -145,6 +147,7 @@ class SqlDeliveryQueue:
 
     async def record(self, delivery: QueuedDelivery, attempt: AttemptResult, now: datetime) -> bool:
         owned = and_(Delivery.id == delivery.id, Delivery.leased_until == delivery.leased_until)
+        owner = (Delivery.customer_id, Delivery.domain_id)  # copied into the log entry
         async with self._sessions.begin() as session:
             if isinstance(attempt, Deferred):
                 changed = await session.execute(
@@ -156,15 +159,22 @@ class SqlDeliveryQueue:
                         leased_until=None,
                         last_reply=attempt.reply,
                     )
+                    .returning(*owner)
                     .execution_options(synchronize_session=False)
                 )
             else:
                 changed = await session.execute(
-                    delete(Delivery).where(owned).execution_options(synchronize_session=False)
+                    delete(Delivery)
+                    .where(owned)
+                    .returning(*owner)
+                    .execution_options(synchronize_session=False)
                 )
-            if _rowcount(changed) == 0:
+            row = changed.one_or_none()
+            if row is None:
                 return False
-            session.add(_log_entry(delivery, _status(attempt), attempt.reply, now))
+            entry = _log_entry(delivery, _status(attempt), attempt.reply, now)
+            entry.customer_id, entry.domain_id = row
+            session.add(entry)
         return True
 
     async def pending(self, message_id: str) -> int:
@@ -202,18 +212,56 @@ class SqlDeliveryQueue:
             if row is None:
                 return None
             removed = _record(row)
+            entry = _log_entry(removed, "deleted", "deleted by the operator", now)
+            entry.customer_id, entry.domain_id = row.customer_id, row.domain_id
             await session.delete(row)
-            session.add(_log_entry(removed, "deleted", "deleted by the operator", now))
+            session.add(entry)
         return removed
 
-    async def log(self, limit: int) -> Sequence[DeliveryLogRecord]:
+    async def log(
+        self,
+        limit: int,
+        offset: int = 0,
+        *,
+        search: str = "",
+        status: str | None = None,
+        customer_id: int | None = None,
+        domain_id: int | None = None,
+    ) -> DeliveryLogPage:
+        where: list[ColumnElement[bool]] = []
+        if search:
+            # A part of an address or id, whatever its case; % and _ are matched as typed.
+            needle = search.lower()
+            where.append(
+                or_(
+                    *(
+                        func.lower(column).contains(needle, autoescape=True)
+                        for column in (
+                            DeliveryLogEntry.sender,
+                            DeliveryLogEntry.recipient,
+                            DeliveryLogEntry.message_id,
+                        )
+                    )
+                )
+            )
+        if status is not None:
+            where.append(DeliveryLogEntry.status == status)
+        if customer_id is not None:
+            where.append(DeliveryLogEntry.customer_id == customer_id)
+        if domain_id is not None:
+            where.append(DeliveryLogEntry.domain_id == domain_id)
         async with self._sessions() as session:
+            total = await session.scalar(
+                select(func.count()).select_from(DeliveryLogEntry).where(*where)
+            )
             rows = await session.scalars(
                 select(DeliveryLogEntry)
+                .where(*where)
                 .order_by(DeliveryLogEntry.at.desc(), DeliveryLogEntry.id.desc())
                 .limit(limit)
+                .offset(offset)
             )
-            return [
+            entries = [
                 DeliveryLogRecord(
                     at=utc(row.at),
                     delivery_id=row.delivery_id,
@@ -225,6 +273,7 @@ class SqlDeliveryQueue:
                 )
                 for row in rows
             ]
+        return DeliveryLogPage(entries=entries, total=int(total or 0))
 
     async def wait_for_work(self, seconds: float) -> None:
         # Other nodes' enqueues are not seen here: the timeout is their polling interval.

@@ -175,16 +175,25 @@ class Delivery(Base):
 
 
 class DeliveryLogEntry(Base):
-    """Every attempt and its outcome, for `mailhost queue log` and the panel."""
+    """Every attempt and its outcome, for `mailhost queue log`, the panel and the API."""
 
     __tablename__ = "delivery_log"
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Whose mail it was, copied from the deliveries row: who may read the entry. The story
+    # outlives its owner, but only for the provider (SET NULL): ids are never reused, so
+    # a customer made later never reads it. NULL for mailhost's own mail.
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="SET NULL"), index=True
+    )
     delivery_id: Mapped[int | None] = mapped_column(Integer, index=True)
     message_id: Mapped[str] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(256))
     recipient: Mapped[str] = mapped_column(String(256))
-    status: Mapped[str] = mapped_column(String(16))  # delivered | deferred | failed | bounced
+    status: Mapped[str] = mapped_column(String(16))  # delivered | deferred | failed | deleted
     remote_reply: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -221,12 +230,9 @@ class UsageNotice(Base):
     level: Mapped[int] = mapped_column(Integer)  # percent
 
 
-class _Subject:
-    """The login a credential belongs to: exactly one foreign key, matching `kind`, that
-    deletes the credential with its subject; `subject` keeps the login's name as it was
-    when the credential was made, checked again on every use."""
+class _LoginKeys:
+    """A foreign key per kind of login, each deleting the row with its login."""
 
-    kind: Mapped[str] = mapped_column(String(16))  # provider | customer | domain | user
     admin_id: Mapped[int | None] = mapped_column(
         ForeignKey("provider_admins.id", ondelete="CASCADE"), index=True
     )
@@ -239,6 +245,14 @@ class _Subject:
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("domain_users.id", ondelete="CASCADE"), index=True
     )
+
+
+class _Subject(_LoginKeys):
+    """The login a credential belongs to: exactly one foreign key, matching `kind`, that
+    deletes the credential with its subject; `subject` keeps the login's name as it was
+    when the credential was made, checked again on every use."""
+
+    kind: Mapped[str] = mapped_column(String(16))  # provider | customer | domain | user
     subject: Mapped[str] = mapped_column(String(320))
 
 
@@ -290,7 +304,7 @@ class PasswordReset(_Subject, Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class LoginAttempt(Base):
+class LoginAttempt(_LoginKeys, Base):
     """One login attempt on any service: the penalties' memory and the login history.
 
     `account` is the login as typed (normalised, bounded) and counts failures even
@@ -321,18 +335,6 @@ class LoginAttempt(Base):
     client: Mapped[str] = mapped_column(String(64))  # the peer's IP address
     kind: Mapped[str] = mapped_column(String(16))  # provider | customer | domain | user
     account: Mapped[str] = mapped_column(String(330))
-    admin_id: Mapped[int | None] = mapped_column(
-        ForeignKey("provider_admins.id", ondelete="CASCADE"), index=True
-    )
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
-    domain_id: Mapped[int | None] = mapped_column(
-        ForeignKey("domains.id", ondelete="CASCADE"), index=True
-    )
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("domain_users.id", ondelete="CASCADE"), index=True
-    )
     success: Mapped[bool] = mapped_column(Boolean)
     app_password_name: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(String(100), default="")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Executable, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -36,12 +36,15 @@ class SqlUsage:
         await self._session.execute(transfer_growth(dialect), growth)
 
     async def transfer(self, customer_id: int, month: str) -> int:
-        value = await self._session.scalar(
-            select(MonthlyUsage.transfer_bytes).where(
-                MonthlyUsage.customer_id == customer_id, MonthlyUsage.month == month
+        return (await self.transfers([customer_id], month)).get(customer_id, 0)
+
+    async def transfers(self, customer_ids: Sequence[int], month: str) -> Mapping[int, int]:
+        rows = await self._session.execute(
+            select(MonthlyUsage.customer_id, MonthlyUsage.transfer_bytes).where(
+                MonthlyUsage.customer_id.in_(customer_ids), MonthlyUsage.month == month
             )
         )
-        return int(value or 0)
+        return {customer_id: int(nbytes) for customer_id, nbytes in rows}
 
 
 class SqlAuditLog:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mailhost.errors import InvalidInput
+from mailhost.model.delivery_log import DeliveryLogRecord
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import (
@@ -93,6 +94,9 @@ class ErrorOut(Model):
 
     code: str = Field(description="stable machine-readable code, e.g. plan_limit_reached")
     message: str = Field(description="what was refused and why, naming the object and limit")
+    field: str | None = Field(
+        default=None, description="the request field the refusal is about, where it is one"
+    )
 
 
 class MeOut(Model):
@@ -155,13 +159,17 @@ class CustomerIn(Model):
 
 
 class CustomerPatch(Patch):
-    model_config = example(enabled=False)
-    FIXED = ("login", "contact_email")
+    model_config = example(contact_email="it@acme.example", enabled=False)
+    FIXED = ("login",)
 
     login: Shown | None = Field(default=None, description="read-only: if sent, as it is")
-    plan: Name | None = None
-    contact_email: Shown | None = Field(default=None, description="read-only: if sent, as it is")
-    enabled: bool | None = None
+    plan: Name | None = Field(default=None, description="provider only")
+    contact_email: Address | None = Field(
+        default=None,
+        description="where notices and reset links go (the customer itself or the provider);"
+        " absent or null: unchanged",
+    )
+    enabled: bool | None = Field(default=None, description="provider only")
 
 
 class CustomerOut(Model):
@@ -319,6 +327,27 @@ class UserIn(Model):
 
 class PasswordIn(Model):
     password: Password
+
+
+class UserPatch(Patch):
+    model_config = example(recovery_email="alice@elsewhere.example")
+    FIXED = ("address", "username", "enabled")
+
+    address: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    username: Shown | None = Field(default=None, description="read-only: if sent, as it is")
+    recovery_email: Address | None = Field(
+        default=None,
+        description="where the user's reset links and new-address login notices go: another"
+        " address than the user's own (the user itself, its domain's manager, customer or"
+        " the provider may change it); null: none; absent: unchanged",
+    )
+    enabled: bool | None = Field(default=None, description="read-only: if sent, as it is")
+    has_mailbox: bool | None = Field(
+        default=None, description="read-only and ignored: see /mailboxes"
+    )
+    has_smtp_account: bool | None = Field(
+        default=None, description="read-only and ignored: see /smtp-accounts"
+    )
 
 
 class UserOut(Model):
@@ -568,3 +597,39 @@ class AuditPage(Model):
 def window(items: Sequence[T], limit: int, offset: int) -> tuple[list[T], int]:
     """The slice a page shows, and how many there are in all."""
     return list(items[offset : offset + limit]), len(items)
+
+
+class DeliveryOut(Model):
+    """One delivery attempt of the delivery log and its outcome (read-only)."""
+
+    model_config = example(
+        at="2030-01-01T12:00:00Z",
+        sender="alice@example.com",
+        recipient="bob@elsewhere.example",
+        status="delivered",
+        remote_reply="250 2.0.0 Ok: queued as 4Xk2",
+        message_id="1a2b3c4d5e6f",
+    )
+
+    at: datetime
+    sender: str = Field(description='"" is the null sender (bounces)')
+    recipient: str
+    status: str = Field(description="delivered | deferred | failed | deleted")
+    remote_reply: str = Field(description="the remote server's last reply, or why not sent")
+    message_id: str = Field(description="the queue's message id, shared by its recipients")
+
+    @classmethod
+    def of(cls, entry: DeliveryLogRecord) -> DeliveryOut:
+        return cls(
+            at=entry.at,
+            sender=entry.sender,
+            recipient=entry.recipient,
+            status=entry.status,
+            remote_reply=entry.remote_reply,
+            message_id=entry.message_id,
+        )
+
+
+class DeliveryPage(Model):
+    items: list[DeliveryOut]
+    total: int

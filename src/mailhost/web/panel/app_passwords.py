@@ -15,8 +15,10 @@ from mailhost.errors import MailhostError
 from mailhost.model.actors import UserActor
 from mailhost.web.dependencies import Ctx, ManagerSession, UserSession
 from mailhost.web.errors import status_for
+from mailhost.web.forms import FieldRefused, field, refusal
 from mailhost.web.pages import render, see_other
 from mailhost.web.panel.domain import address_in, confirmed, managed
+from mailhost.web.panel.user import parse_recovery
 
 router = APIRouter()
 Name = Annotated[str, Form(max_length=200)]
@@ -87,17 +89,22 @@ async def _user_page(
     session: ManagerSession,
     domain: str,
     username: str,
-    error: MailhostError | None = None,
+    exc: MailhostError | FieldRefused | None = None,
+    recovery: str | None = None,
 ) -> Response:
     found = await managed(ctx, session, domain)
     address = address_in(found, username)
+    user = await ctx.users.user(session.actor, address)
+    error, errors = (None, {}) if exc is None else refusal(exc)
     return await render(
         request,
         "domain/user.html",
         status=200 if error is None else status_for(error),
-        error=None if error is None else error.message,
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        recovery=user.recovery_email or "" if recovery is None else recovery,
         domain=found.name.ascii,
-        user=await ctx.users.user(session.actor, address),
+        user=user,
         app_passwords=await ctx.access.app_passwords.app_passwords(session.actor, address),
         two_factor=await ctx.access.two_factor.user_enabled(session.actor, address),
     )
@@ -145,3 +152,23 @@ async def two_factor_off_for_user(
     except MailhostError as exc:
         return await _user_page(request, ctx, session, domain, username, exc)
     return see_other(f"/domain/{found.name.ascii}/users/{address.local}", "two_factor_off")
+
+
+@router.post("/domain/{domain}/users/{username}/recovery")
+async def change_recovery(
+    request: Request,
+    ctx: Ctx,
+    session: ManagerSession,
+    domain: str,
+    username: str,
+    recovery: Annotated[str, Form(max_length=254)] = "",
+) -> Response:
+    """The user's recovery address, set by the domain's manager; empty clears it."""
+    found = await managed(ctx, session, domain)
+    address = address_in(found, username)
+    try:
+        with field("recovery"):
+            await ctx.users.set_recovery(session.actor, address, parse_recovery(recovery))
+    except FieldRefused as exc:
+        return await _user_page(request, ctx, session, domain, username, exc, recovery)
+    return see_other(f"/domain/{found.name.ascii}/users/{address.local}", "recovery_changed")

@@ -1,4 +1,5 @@
-"""Customer Level pages: domains with usage against the plan; add, disable or remove one; audit."""
+"""Customer Level pages: domains with usage against the plan; add, disable or remove one, set
+its manager's password; the contact address; audit."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ from fastapi import APIRouter, Form, Request, Response
 
 from mailhost.errors import InvalidInput, MailhostError
 from mailhost.model.actors import CustomerActor
-from mailhost.model.names import DomainName
+from mailhost.model.names import DomainName, EmailAddress
+from mailhost.services.audit import MAX_ENTRIES
 from mailhost.web.dependencies import Ctx, CustomerSession
 from mailhost.web.errors import status_for
+from mailhost.web.forms import FieldRefused, field, refusal
+from mailhost.web.lists import AUDIT, AUDIT_COLUMNS, DOMAINS, Column, panel_list
 from mailhost.web.pages import render, see_other
 
 router = APIRouter(prefix="/customer")
+DOMAIN_COLUMNS = (
+    Column("Domain", "name"),
+    Column("Mail server"),
+    Column("Status", "status"),
+    Column(""),
+    Column(""),
+    Column(""),
+)
 FormText = Annotated[str, Form(max_length=1024)]
 
 
@@ -27,20 +39,35 @@ async def _dashboard(
     request: Request,
     ctx: Ctx,
     session: CustomerSession,
-    error: MailhostError | None = None,
+    exc: MailhostError | FieldRefused | None = None,
     typed: str = "",
+    contact: str | None = None,
 ) -> Response:
     actor = _customer(session)
     (usage,) = await ctx.usage.report(actor, actor.login)
+    error, errors = (None, {}) if exc is None else refusal(exc)
+    if contact is None:
+        contact = (await ctx.accounts.customer(actor, actor.login)).contact_email
+    owned = await ctx.accounts.domains(actor)
     return await render(
         request,
         "customer/dashboard.html",
         status=200 if error is None else status_for(error),
-        error=None if error is None else error.message,
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        contact=contact,
         usage=usage,
         limits=usage.plan.limits,
-        domains=await ctx.accounts.domains(actor),
+        domains=panel_list(
+            request,
+            owned,
+            DOMAINS,
+            DOMAIN_COLUMNS,
+            label="Find a domain",
+            empty="No domains yet: add your first one below.",
+        ),
         typed=typed,
+        domain_names=[domain.name for domain in owned],
     )
 
 
@@ -106,7 +133,51 @@ async def set_domain_enabled(
     return see_other("/customer/", "domain_changed")
 
 
+@router.post("/contact")
+async def change_contact(
+    request: Request, ctx: Ctx, session: CustomerSession, email: FormText = ""
+) -> Response:
+    """The customer's own contact address, where notices and its reset links go."""
+    actor = _customer(session)
+    try:
+        with field("email"):
+            await ctx.accounts.set_contact(actor, actor.login, EmailAddress.parse(email))
+    except FieldRefused as exc:
+        return await _dashboard(request, ctx, session, exc, contact=email)
+    return see_other("/customer/", "contact_changed")
+
+
+@router.post("/domain-password")
+async def set_domain_password(
+    request: Request,
+    ctx: Ctx,
+    session: CustomerSession,
+    domain: FormText = "",
+    password: FormText = "",
+    confirm: FormText = "",
+) -> Response:
+    """A new password for a domain's Domain Name Level login (its manager's)."""
+    try:
+        with field("domain"):
+            name = DomainName.parse(domain)
+        with field("domain_password"):
+            if password != confirm:
+                raise InvalidInput("the two passwords are not the same")
+            await ctx.accounts.set_domain_password(session.actor, name, password)
+    except FieldRefused as exc:
+        return await _dashboard(request, ctx, session, exc)
+    return see_other("/customer/", "domain_password_changed")
+
+
 @router.get("/audit")
 async def audit(request: Request, ctx: Ctx, session: CustomerSession) -> Response:
-    entries = await ctx.access.audit.entries(session.actor, 200)
-    return await render(request, "customer/audit.html", entries=entries)
+    entries = await ctx.access.audit.entries(session.actor, MAX_ENTRIES)
+    listed = panel_list(
+        request,
+        entries,
+        AUDIT,
+        AUDIT_COLUMNS,
+        label="Find a change",
+        empty="No changes recorded yet.",
+    )
+    return await render(request, "customer/audit.html", entries=listed)

@@ -18,9 +18,26 @@ from mailhost.model.records import DomainRecord, MailboxRecord
 from mailhost.web.dependencies import Ctx, ManagerSession
 from mailhost.web.errors import status_for
 from mailhost.web.forms import FieldRefused, field, refusal
+from mailhost.web.lists import MAILBOXES, USERS, Column, panel_list
 from mailhost.web.pages import render, see_other
 
 router = APIRouter(prefix="/domain/{domain}")
+USER_COLUMNS = (
+    Column("Username", "name"),
+    Column("Address"),
+    Column("POP3 mailbox", "mailbox"),
+    Column("SMTP account", "smtp"),
+    Column("New password"),
+    Column(""),
+)
+MAILBOX_COLUMNS = (
+    Column("Mailbox", "name"),
+    Column("Used", "used", numeric=True),
+    Column("Quota", "quota", numeric=True),
+    Column("Usage", "percent", numeric=True),
+    Column(""),
+    Column(""),
+)
 FormText = Annotated[str, Form(max_length=1024)]
 ShortText = Annotated[str, Form(max_length=254)]
 
@@ -66,7 +83,14 @@ async def _users_page(
         status=200 if error is None else status_for(error),
         error=None if error is None else error.message,
         domain=found.name.ascii,
-        users=await ctx.users.users(session.actor, found.name),
+        users=panel_list(
+            request,
+            await ctx.users.users(session.actor, found.name),
+            USERS,
+            USER_COLUMNS,
+            label="Find a user",
+            empty="No users yet.",
+        ),
     )
 
 
@@ -157,7 +181,14 @@ async def _mailboxes_page(
         values=typed or {"username": "", "quota": "250MB"},
         allocation=await ctx.users.allocation(session.actor, found.name),
         domain=found.name.ascii,
-        mailboxes=await ctx.users.mailboxes(session.actor, found.name),
+        mailboxes=panel_list(
+            request,
+            await ctx.users.mailboxes(session.actor, found.name),
+            MAILBOXES,
+            MAILBOX_COLUMNS,
+            label="Find a mailbox",
+            empty="No POP3 mailboxes yet.",
+        ),
         without=[u for u in users if not u.has_mailbox],
     )
 

@@ -8,14 +8,41 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from mailhost.errors import InvalidInput, MailhostError
-from mailhost.model.names import DomainName
+from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.quantities import ByteSize
+from mailhost.model.records import CustomerRecord
 from mailhost.web.dependencies import Ctx, ProviderSession
 from mailhost.web.errors import status_for
+from mailhost.web.forms import FieldRefused, field, refusal
+from mailhost.web.lists import (
+    CUSTOMER_ROWS,
+    DOMAINS,
+    Column,
+    CustomerRow,
+    PanelList,
+    panel_list,
+)
 from mailhost.web.pages import render, see_other
 
 router = APIRouter(prefix="/provider")
+CUSTOMER_COLUMNS = (
+    Column("Login", "name"),
+    Column("Contact", "contact"),
+    Column("Domains", "domains", numeric=True),
+    Column("Accounts", "accounts", numeric=True),
+    Column("Storage", "storage", numeric=True),
+    Column("Plan", "plan"),
+    Column("Status", "status"),
+    Column(""),
+)
+DOMAIN_COLUMNS = (
+    Column("Domain", "name"),
+    Column("Customer", "customer"),
+    Column("Status", "status"),
+    Column(""),
+    Column(""),
+)
 FormText = Annotated[str, Form(max_length=1024)]
 OptionalText = Annotated[str, Form(max_length=100)]
 
@@ -81,6 +108,22 @@ async def add_plan(
     return see_other("/provider/plans", "plan_added")
 
 
+async def _customer_rows(
+    request: Request, ctx: Ctx, session: ProviderSession
+) -> PanelList[CustomerRow]:
+    """The customers with this month's usage, for the list's usage columns."""
+    usage = {u.customer_login: u for u in await ctx.usage.report(session.actor)}
+    rows = [CustomerRow(c, usage.get(c.login)) for c in await ctx.accounts.customers(session.actor)]
+    return panel_list(
+        request,
+        rows,
+        CUSTOMER_ROWS,
+        CUSTOMER_COLUMNS,
+        label="Find a customer",
+        empty="No customers yet.",
+    )
+
+
 async def _customers_page(
     request: Request, ctx: Ctx, session: ProviderSession, error: MailhostError | None = None
 ) -> Response:
@@ -89,7 +132,7 @@ async def _customers_page(
         "provider/customers.html",
         status=200 if error is None else status_for(error),
         error=None if error is None else error.message,
-        customers=await ctx.accounts.customers(session.actor),
+        customers=await _customer_rows(request, ctx, session),
         plans=await ctx.accounts.plans(session.actor),
     )
 
@@ -138,6 +181,61 @@ async def change_plan(
     return see_other("/provider/customers", "customer_changed")
 
 
+async def _customer_page(
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    customer: CustomerRecord,
+    values: dict[str, str],
+    exc: MailhostError | FieldRefused | None = None,
+) -> Response:
+    error, errors = (None, {}) if exc is None else refusal(exc)
+    return await render(
+        request,
+        "provider/customer.html",
+        status=200 if error is None else status_for(error),
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        values=values,
+        customer=customer,
+        plans=await ctx.accounts.plans(session.actor),
+    )
+
+
+@router.get("/customers/{login}")
+async def customer_page(
+    request: Request, ctx: Ctx, session: ProviderSession, login: str
+) -> Response:
+    """The form to change a customer's contact address and plan, filled in as they are."""
+    found = await ctx.accounts.customer(session.actor, login)
+    values = {"email": found.contact_email, "plan": found.plan.name}
+    return await _customer_page(request, ctx, session, found, values)
+
+
+@router.post("/customers/{login}")
+async def change_customer(
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    login: str,
+    email: FormText = "",
+    plan: FormText = "",
+) -> Response:
+    found = await ctx.accounts.customer(session.actor, login)
+    try:
+        # The plan first: it is the change a rule may refuse, and then nothing has changed.
+        if plan != found.plan.name:
+            with field("plan"):
+                await ctx.accounts.change_plan(session.actor, found.login, plan)
+        with field("email"):
+            contact = EmailAddress.parse(email)
+            await ctx.accounts.set_contact(session.actor, found.login, contact)
+    except FieldRefused as exc:
+        values = {"email": email, "plan": plan}
+        return await _customer_page(request, ctx, session, found, values, exc)
+    return see_other("/provider/customers", "customer_changed")
+
+
 @router.get("/customers/{login}/remove")
 async def confirm_remove_customer(
     request: Request, ctx: Ctx, session: ProviderSession, login: str
@@ -179,7 +277,14 @@ async def _domains_page(
         "provider/domains.html",
         status=200 if error is None else status_for(error),
         error=None if error is None else error.message,
-        domains=await ctx.accounts.domains(session.actor),
+        domains=panel_list(
+            request,
+            await ctx.accounts.domains(session.actor),
+            DOMAINS,
+            DOMAIN_COLUMNS,
+            label="Find a domain or customer",
+            empty="No domains yet.",
+        ),
     )
 
 

@@ -17,10 +17,12 @@ from mailhost.model.records import SmtpAccountRecord
 from mailhost.web.dependencies import Ctx, ManagerSession
 from mailhost.web.errors import status_for
 from mailhost.web.forms import FieldRefused, field, refusal
+from mailhost.web.lists import SMTP_ACCOUNTS, Column, panel_list
 from mailhost.web.pages import render, see_other
 from mailhost.web.panel.domain import address_in, confirmed, managed
 
 router = APIRouter(prefix="/domain/{domain}/smtp")
+COLUMNS = (Column("User", "name"), Column("Facilities", "facilities"), Column(""), Column(""))
 ShortText = Annotated[str, Form(max_length=254)]
 Number = Annotated[str, Form(max_length=12)]
 # What the facility fields hold: as typed after a refusal, else the account's or the defaults.
@@ -109,7 +111,14 @@ async def _page(
         errors=errors,
         values=values or NEW_ACCOUNT,
         domain=found.name.ascii,
-        accounts=await ctx.users.smtp_accounts(session.actor, found.name),
+        accounts=panel_list(
+            request,
+            await ctx.users.smtp_accounts(session.actor, found.name),
+            SMTP_ACCOUNTS,
+            COLUMNS,
+            label="Find an SMTP account",
+            empty="No SMTP accounts yet.",
+        ),
         available=await ctx.users.available_users(session.actor, found.name),
     )
 

@@ -1,5 +1,5 @@
-"""A domain user's self-service page: mailbox usage, own password, mail client set-up,
-recent logins and the new-address login notice."""
+"""A domain user's self-service page: mailbox usage, own password and recovery address,
+mail client set-up, recent logins and the new-address login notice."""
 
 from __future__ import annotations
 
@@ -9,15 +9,24 @@ from fastapi import APIRouter, Form, Request, Response
 
 from mailhost.errors import InvalidInput, MailhostError
 from mailhost.model.actors import UserActor
+from mailhost.model.names import EmailAddress
 from mailhost.services.sessions import Login
 from mailhost.web.autoconfig import apple_profile, endpoints
 from mailhost.web.dependencies import SESSION_COOKIE, Ctx, UserSession
 from mailhost.web.errors import status_for
+from mailhost.web.forms import FieldRefused, field, refusal
 from mailhost.web.pages import render, see_other
 from mailhost.web.panel.login import client_of
 
 router = APIRouter(prefix="/user")
 FormText = Annotated[str, Form(max_length=1024)]
+RecoveryText = Annotated[str, Form(max_length=254)]
+
+
+def parse_recovery(raw: str) -> EmailAddress | None:
+    """The recovery address field: empty for none."""
+    text = raw.strip()
+    return EmailAddress.parse(text) if text else None
 
 
 def _user(session: UserSession) -> UserActor:
@@ -27,16 +36,24 @@ def _user(session: UserSession) -> UserActor:
 
 
 async def _page(
-    request: Request, ctx: Ctx, session: UserSession, error: MailhostError | None = None
+    request: Request,
+    ctx: Ctx,
+    session: UserSession,
+    exc: MailhostError | FieldRefused | None = None,
+    recovery: str | None = None,
 ) -> Response:
     actor = _user(session)
     boxes = await ctx.users.mailboxes(actor, actor.address.domain)
+    user = await ctx.users.user(actor, actor.address)
+    error, errors = (None, {}) if exc is None else refusal(exc)
     return await render(
         request,
         "user/self.html",
         status=200 if error is None else status_for(error),
-        error=None if error is None else error.message,
-        user=await ctx.users.user(actor, actor.address),
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        recovery=user.recovery_email or "" if recovery is None else recovery,
+        user=user,
         mailbox=boxes[0] if boxes else None,
         endpoints=endpoints(ctx.settings),
         mail_host=actor.address.domain.mail_host,
@@ -77,6 +94,20 @@ async def change_password(
     except MailhostError as exc:
         return await _page(request, ctx, session, exc)
     return see_other("/user/", "password_changed")
+
+
+@router.post("/recovery")
+async def change_recovery(
+    request: Request, ctx: Ctx, session: UserSession, recovery: RecoveryText = ""
+) -> Response:
+    """The user's own recovery address; empty clears it."""
+    actor = _user(session)
+    try:
+        with field("recovery"):
+            await ctx.users.set_recovery(actor, actor.address, parse_recovery(recovery))
+    except FieldRefused as exc:
+        return await _page(request, ctx, session, exc, recovery)
+    return see_other("/user/", "recovery_changed")
 
 
 @router.post("/login-notices")

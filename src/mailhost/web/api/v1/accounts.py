@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from mailhost.model.actors import Actor, CustomerActor, DomainActor, ProviderActor
+from mailhost.model.listing import ListQuery
+from mailhost.model.names import EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.quantities import ByteSize
 from mailhost.services import access
@@ -24,15 +26,21 @@ from mailhost.web.api.schemas import (
     PlanPage,
     UsageOut,
     UsagePage,
-    window,
 )
-from mailhost.web.api.v1.params import Limit, LoginPath, Offset, allowed, customer_login
+from mailhost.web.api.v1.lists import list_query
+from mailhost.web.api.v1.params import LoginPath, allowed, customer_login
 from mailhost.web.dependencies import ApiActor, Ctx
+from mailhost.web.forms import field
+from mailhost.web.lists import AUDIT, CUSTOMERS, PLANS, USAGE
 
 router = APIRouter()
+PlanQuery = Annotated[ListQuery, list_query(PLANS)]
+CustomerQuery = Annotated[ListQuery, list_query(CUSTOMERS)]
+UsageQuery = Annotated[ListQuery, list_query(USAGE)]
+AuditQuery = Annotated[ListQuery, list_query(AUDIT)]
 PlanMaker = Annotated[Actor, allowed(access.require_provider, "define plans")]
 CustomerMaker = Annotated[Actor, allowed(access.require_provider, "add customers")]
-CustomerChanger = Annotated[Actor, allowed(access.require_provider, "change customers")]
+CustomerChanger = Annotated[Actor, allowed(access.require_owner, "change customers")]
 
 
 @router.get("/me", tags=["account"], summary="Who the token acts for")
@@ -50,10 +58,10 @@ async def me(actor: ApiActor) -> MeOut:
 
 
 @router.get("/plans", tags=["plans"], summary="List plans")
-async def plans(ctx: Ctx, actor: ApiActor, limit: Limit = 100, offset: Offset = 0) -> PlanPage:
+async def plans(ctx: Ctx, actor: ApiActor, query: PlanQuery) -> PlanPage:
     """All plans for the provider; a customer sees its own plan."""
-    items, total = window(await ctx.accounts.plans(actor), limit, offset)
-    return PlanPage(items=[PlanOut.of(p) for p in items], total=total)
+    page = PLANS.apply(await ctx.accounts.plans(actor), query)
+    return PlanPage(items=[PlanOut.of(p) for p in page.items], total=page.total)
 
 
 def _size(text: str | None) -> ByteSize | None:
@@ -70,12 +78,11 @@ async def add_plan(ctx: Ctx, actor: PlanMaker, plan: PlanIn) -> PlanOut:
 
 
 @router.get("/customers", tags=["customers"], summary="List customers")
-async def customers(
-    ctx: Ctx, actor: ApiActor, limit: Limit = 100, offset: Offset = 0
-) -> CustomerPage:
-    """Every customer for the provider; a customer sees itself."""
-    items, total = window(await ctx.accounts.customers(actor), limit, offset)
-    return CustomerPage(items=[CustomerOut.of(c) for c in items], total=total)
+async def customers(ctx: Ctx, actor: ApiActor, query: CustomerQuery) -> CustomerPage:
+    """Every customer for the provider; a customer sees itself. `q` looks in the login,
+    contact address and plan."""
+    page = CUSTOMERS.apply(await ctx.accounts.customers(actor), query)
+    return CustomerPage(items=[CustomerOut.of(c) for c in page.items], total=page.total)
 
 
 @router.post("/customers", status_code=201, tags=["customers"], summary="Add a customer")
@@ -97,13 +104,19 @@ async def customer(ctx: Ctx, actor: ApiActor, login: LoginPath) -> CustomerOut:
 async def change_customer(
     ctx: Ctx, actor: CustomerChanger, login: LoginPath, change: CustomerPatch
 ) -> CustomerOut:
-    """Disable or enable a customer, or move it to another plan (provider only); takes
-    back what GET answered, changing only what differs."""
+    """Change the contact address (the customer itself or the provider); disable or
+    enable a customer, or move it to another plan (provider only). Takes back what GET
+    answered, changing only what differs; a refusal names its `field`."""
     name = customer_login(login)
     found = await ctx.accounts.customer(actor, name)
     change.check_fixed(CustomerOut.of(found))
     if change.plan is not None and change.plan != found.plan.name:
-        found = await ctx.accounts.change_plan(actor, name, change.plan)
+        with field("plan"):
+            found = await ctx.accounts.change_plan(actor, name, change.plan)
+    if change.contact_email is not None and change.contact_email != found.contact_email:
+        with field("contact_email"):
+            contact = EmailAddress.parse(change.contact_email)
+            found = await ctx.accounts.set_contact(actor, name, contact)
     if change.enabled is not None and change.enabled != found.enabled:
         found = await ctx.accounts.set_customer_enabled(actor, name, change.enabled)
     return CustomerOut.of(found)
@@ -124,10 +137,11 @@ async def remove_customer(ctx: Ctx, actor: ApiActor, login: LoginPath) -> Respon
 
 
 @router.get("/usage", tags=["customers"], summary="Usage of every visible customer")
-async def usage(ctx: Ctx, actor: ApiActor, limit: Limit = 100, offset: Offset = 0) -> UsagePage:
-    """Usage against the plan this month: every customer for the provider, else one's own."""
-    items, total = window(await ctx.usage.report(actor), limit, offset)
-    return UsagePage(items=[UsageOut.of(u) for u in items], total=total)
+async def usage(ctx: Ctx, actor: ApiActor, query: UsageQuery) -> UsagePage:
+    """Usage against the plan this month: every customer for the provider, else one's own;
+    sortable by each figure (`sort=storage&order=desc`: the biggest first)."""
+    page = USAGE.apply(await ctx.usage.report(actor), query)
+    return UsagePage(items=[UsageOut.of(u) for u in page.items], total=page.total)
 
 
 @router.get("/customers/{login}/usage", tags=["customers"], summary="Usage of a customer")
@@ -138,10 +152,8 @@ async def customer_usage(ctx: Ctx, actor: ApiActor, login: LoginPath) -> UsageOu
 
 
 @router.get("/audit", tags=["account"], summary="Change history")
-async def audit(
-    request: Request, ctx: Ctx, actor: ApiActor, limit: Limit = 100, offset: Offset = 0
-) -> AuditPage:
-    """Changes, newest first, as far as the token's login may see them."""
-    entries = await ctx.access.audit.entries(actor, MAX_ENTRIES)
-    items, total = window(entries, limit, offset)
-    return AuditPage(items=[AuditOut.of(e) for e in items], total=total)
+async def audit(request: Request, ctx: Ctx, actor: ApiActor, query: AuditQuery) -> AuditPage:
+    """Changes, newest first, as far as the token's login may see them (the latest 500);
+    `q` looks in who, what and on what."""
+    page = AUDIT.apply(await ctx.access.audit.entries(actor, MAX_ENTRIES), query)
+    return AuditPage(items=[AuditOut.of(e) for e in page.items], total=page.total)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from mailhost.errors import InvalidInput
 from mailhost.model.actors import Actor, CustomerActor
+from mailhost.model.listing import ListQuery
 from mailhost.model.names import EmailAddress
 from mailhost.services import access
 from mailhost.services.postmaster import DEFAULT
@@ -18,8 +19,10 @@ from mailhost.web.api.schemas import (
     DomainOut,
     DomainPage,
     DomainPatch,
+    PasswordIn,
     window,
 )
+from mailhost.web.api.v1.lists import list_query
 from mailhost.web.api.v1.params import (
     DomainPath,
     Limit,
@@ -29,24 +32,26 @@ from mailhost.web.api.v1.params import (
     domain_name,
 )
 from mailhost.web.dependencies import ApiActor, Ctx
+from mailhost.web.lists import DOMAINS
 
 router = APIRouter(tags=["domains"])
 CustomerQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
 DomainMaker = Annotated[Actor, allowed(access.require_owner, "add domains")]
+DomainQuery = Annotated[ListQuery, list_query(DOMAINS)]
 
 
 @router.get("/domains", summary="List domains")
 async def domains(
     ctx: Ctx,
     actor: ApiActor,
+    query: DomainQuery,
     customer: CustomerQuery = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
 ) -> DomainPage:
-    """The domains the token's login may see, optionally of one customer."""
+    """The domains the token's login may see, optionally of one customer; `q` looks in
+    the name (either form of an international one), customer and status."""
     login = None if customer is None else customer_login(customer)
-    items, total = window(await ctx.accounts.domains(actor, login), limit, offset)
-    return DomainPage(items=[DomainOut.of(d) for d in items], total=total)
+    page = DOMAINS.apply(await ctx.accounts.domains(actor, login), query)
+    return DomainPage(items=[DomainOut.of(d) for d in page.items], total=page.total)
 
 
 @router.post("/domains", status_code=201, summary="Add a domain")
@@ -123,3 +128,17 @@ async def dns_records(
     records = await ctx.access.dns.records(actor, domain_name(domain))
     items, total = window(records, limit, offset)
     return DnsRecordPage(items=[DnsRecordOut.of(r) for r in items], total=total)
+
+
+@router.put(
+    "/domains/{domain}/password",
+    status_code=204,
+    response_class=Response,
+    summary="Set a domain's manager password",
+)
+async def set_password(ctx: Ctx, actor: ApiActor, domain: DomainPath, body: PasswordIn) -> Response:
+    """The password of the domain's Domain Name Level login (its manager, its customer or
+    the provider may set it); the manager's panel sessions end and its reset links are
+    cancelled."""
+    await ctx.accounts.set_domain_password(actor, domain_name(domain), body.password)
+    return Response(status_code=204)

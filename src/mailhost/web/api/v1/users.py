@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 
+from mailhost.model.listing import ListQuery
+from mailhost.model.names import EmailAddress
 from mailhost.model.quotas import parse_quota
 from mailhost.web.api.schemas import (
     MailboxIn,
@@ -18,27 +22,31 @@ from mailhost.web.api.schemas import (
     UserIn,
     UserOut,
     UserPage,
-    window,
+    UserPatch,
 )
+from mailhost.web.api.v1.lists import list_query
 from mailhost.web.api.v1.params import (
     DomainPath,
-    Limit,
-    Offset,
     UsernamePath,
     domain_name,
     user_address,
 )
 from mailhost.web.dependencies import ApiActor, Ctx
+from mailhost.web.forms import field
+from mailhost.web.lists import MAILBOXES, SMTP_ACCOUNTS, USERS
 
 router = APIRouter(prefix="/domains/{domain}")
+UserQuery = Annotated[ListQuery, list_query(USERS)]
+MailboxQuery = Annotated[ListQuery, list_query(MAILBOXES)]
+SmtpAccountQuery = Annotated[ListQuery, list_query(SMTP_ACCOUNTS)]
 
 
 @router.get("/users", tags=["users"], summary="List a domain's users")
-async def users(
-    ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
-) -> UserPage:
-    items, total = window(await ctx.users.users(actor, domain_name(domain)), limit, offset)
-    return UserPage(items=[UserOut.of(u) for u in items], total=total)
+async def users(ctx: Ctx, actor: ApiActor, domain: DomainPath, query: UserQuery) -> UserPage:
+    """`q` looks in the address and recovery address; `sort=mailbox` or `smtp` puts the
+    users holding one first."""
+    page = USERS.apply(await ctx.users.users(actor, domain_name(domain)), query)
+    return UserPage(items=[UserOut.of(u) for u in page.items], total=page.total)
 
 
 @router.post("/users", status_code=201, tags=["users"], summary="Add a user")
@@ -87,21 +95,21 @@ async def remove_user(
 
 @router.get("/available-users", tags=["smtp accounts"], summary="Users without an SMTP account")
 async def available_users(
-    ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, query: UserQuery
 ) -> UserPage:
     """Users that can still be given an SMTP account (at most one per user)."""
-    found = await ctx.users.available_users(actor, domain_name(domain))
-    items, total = window(found, limit, offset)
-    return UserPage(items=[UserOut.of(u) for u in items], total=total)
+    page = USERS.apply(await ctx.users.available_users(actor, domain_name(domain)), query)
+    return UserPage(items=[UserOut.of(u) for u in page.items], total=page.total)
 
 
 @router.get("/mailboxes", tags=["mailboxes"], summary="List a domain's POP3 mailboxes")
 async def mailboxes(
-    ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, query: MailboxQuery
 ) -> MailboxPage:
-    """Each with its quota and what it holds now."""
-    items, total = window(await ctx.users.mailboxes(actor, domain_name(domain)), limit, offset)
-    return MailboxPage(items=[MailboxOut.of(m) for m in items], total=total)
+    """Each with its quota and what it holds now; sortable by `used`, `quota` and
+    `percent` (used of quota) as well as by name."""
+    page = MAILBOXES.apply(await ctx.users.mailboxes(actor, domain_name(domain)), query)
+    return MailboxPage(items=[MailboxOut.of(m) for m in page.items], total=page.total)
 
 
 @router.post("/mailboxes", status_code=201, tags=["mailboxes"], summary="Give a user a mailbox")
@@ -154,12 +162,12 @@ async def remove_mailbox(
 
 @router.get("/smtp-accounts", tags=["smtp accounts"], summary="List a domain's SMTP accounts")
 async def smtp_accounts(
-    ctx: Ctx, actor: ApiActor, domain: DomainPath, limit: Limit = 100, offset: Offset = 0
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, query: SmtpAccountQuery
 ) -> SmtpAccountPage:
-    """SMTP accounts with the identifiers of their enabled facilities."""
-    found = await ctx.users.smtp_accounts(actor, domain_name(domain))
-    items, total = window(found, limit, offset)
-    return SmtpAccountPage(items=[SmtpAccountOut.of(a) for a in items], total=total)
+    """SMTP accounts with the identifiers of their enabled facilities; `q` looks in the
+    address and the identifiers (`q=H120`)."""
+    page = SMTP_ACCOUNTS.apply(await ctx.users.smtp_accounts(actor, domain_name(domain)), query)
+    return SmtpAccountPage(items=[SmtpAccountOut.of(a) for a in page.items], total=page.total)
 
 
 @router.post(
@@ -218,3 +226,24 @@ async def remove_smtp_account(
 ) -> Response:
     await ctx.users.remove_smtp_account(actor, user_address(domain, username))
     return Response(status_code=204)
+
+
+@router.patch("/users/{username}", tags=["users"], summary="Change a user's recovery address")
+async def change_user(
+    ctx: Ctx, actor: ApiActor, domain: DomainPath, username: UsernamePath, change: UserPatch
+) -> UserOut:
+    """Set or clear (null) `recovery_email`, where the user's reset links and new-address
+    login notices go; not the user's own address (422 `invalid_address`, `field`
+    recovery_email). Takes back what GET answered: only
+    what differs is changed."""
+    address = user_address(domain, username)
+    found = await ctx.users.user(actor, address)
+    change.check_fixed(UserOut.of(found))
+    if "recovery_email" in change.model_fields_set and change.recovery_email != (
+        found.recovery_email
+    ):
+        with field("recovery_email"):
+            sent = change.recovery_email
+            recovery = None if sent is None else EmailAddress.parse(sent)
+            found = await ctx.users.set_recovery(actor, address, recovery)
+    return UserOut.of(found)
