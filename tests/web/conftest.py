@@ -54,8 +54,9 @@ async def populate(rt: Runtime) -> World:
     await accounts.add_domain(OP, DomainName.parse("a.example"), "acme", PW)
     await accounts.add_domain(OP, DomainName.parse("b.example"), "other", PW)
     for address in ("alice@a.example", "boss@a.example", "bob@b.example", "chief@b.example"):
-        # boss's own links go to alice: a recovery address is never the user's own.
-        recovery = "alice@a.example" if address == "boss@a.example" else "boss@a.example"
+        # A recovery address is never the user's own: boss's links go elsewhere.
+        own = address == "boss@a.example"
+        recovery = "boss.home@elsewhere.example" if own else "boss@a.example"
         await users.add_user(OP, addr(address), PW, recovery=recovery)
         await users.add_mailbox(OP, addr(address), ByteSize.parse("10MB"))
     await users.add_smtp_account(OP, addr("bob@b.example"), SmtpFacilities(hourly_limit=60))
