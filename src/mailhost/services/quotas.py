@@ -8,12 +8,14 @@ so two changes at once cannot both take the last of the storage.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mailhost.errors import LimitReached
 from mailhost.interfaces import UnitOfWork
 from mailhost.model.names import EmailAddress
 from mailhost.model.quantities import MAX_BYTES, ByteSize
 from mailhost.model.quotas import Allocation, check_quota
-from mailhost.model.records import CustomerRecord, PlanRecord
+from mailhost.model.records import CustomerRecord, MailboxRecord, PlanRecord
 
 
 async def allocation(
@@ -21,7 +23,12 @@ async def allocation(
 ) -> Allocation:
     """The customer's plan storage and its mailboxes' quotas, but the mailbox `excluding`."""
     boxes = await uow.facilities.customer_mailboxes(customer.id)
-    quotas = [box.quota for box in boxes if box.id != excluding]
+    return allocation_of(customer, [box for box in boxes if box.id != excluding])
+
+
+def allocation_of(customer: CustomerRecord, boxes: Iterable[MailboxRecord]) -> Allocation:
+    """The customer's plan storage and the quotas of `boxes`, its mailboxes read already."""
+    quotas = [box.quota for box in boxes]
     return Allocation.of(customer.plan.name, customer.plan.limits.storage, quotas)
 
 

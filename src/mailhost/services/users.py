@@ -9,7 +9,7 @@ storage in services/quotas.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from mailhost.errors import (
     InvalidAddress,
@@ -61,6 +61,16 @@ async def _check_account_limit(uow: UnitOfWork, customer_id: int, adding: str) -
             f"plan {customer.plan.name} allows {limit} POP3/SMTP accounts; "
             f"customer {customer.login} has {count}, so the {adding} cannot be added"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DomainMailboxes:
+    """A domain's POP3 mailboxes as its manager sees them, read in one transaction."""
+
+    domain: DomainRecord
+    mailboxes: Sequence[MailboxRecord]
+    without_mailbox: Sequence[UserRecord]  # the users that can still be given one
+    allocation: Allocation  # the customer's plan storage, over all its domains
 
 
 class UserService:
@@ -175,6 +185,25 @@ class UserService:
             customer = await uow.directory.customer_by_id(found.customer_id)
             assert customer is not None  # a domain's customer exists (foreign key)
             return await quotas.allocation(uow, customer)
+
+    async def domain_mailboxes(self, actor: Actor, domain: DomainName) -> DomainMailboxes:
+        """The domain's mailboxes, its users without one and what the plan's storage has
+        left to give, for the domain's manager: `mailboxes`, `users` and `allocation` in
+        one unit of work. The customer's mailboxes are read once, for both the
+        allocation and the domain's list."""
+        async with self._units() as uow:
+            found = await _managed_domain(uow, actor, domain)
+            customer = await uow.directory.customer_by_id(found.customer_id)
+            assert customer is not None  # a domain's customer exists (foreign key)
+            boxes = await uow.facilities.customer_mailboxes(customer.id)
+            users = await uow.directory.users(found.id)
+        here = {user.id for user in users}
+        return DomainMailboxes(
+            found,
+            [box for box in boxes if box.user_id in here],
+            [user for user in users if not user.has_mailbox],
+            quotas.allocation_of(customer, boxes),
+        )
 
     async def mailboxes(self, actor: Actor, domain: DomainName) -> Sequence[MailboxRecord]:
         async with self._units() as uow:
