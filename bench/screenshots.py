@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.async_api import Page, async_playwright
 
+from mailhost.interfaces import AttemptResult, Deferred, Failed, Relayed
 from mailhost.model.actors import ProviderActor
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.names import DomainName, EmailAddress
@@ -40,7 +42,7 @@ async def populate(rt: Runtime) -> None:
     await accounts.add_domain(OP, DomainName.parse("riverside.example"), "riverside", PW)
     for name, quota in (("alice", "250MB"), ("bob", "250MB"), ("boss", "1GB"), ("carol", "500MB")):
         address = EmailAddress.hosted(f"{name}@example.com")
-        await users.add_user(OP, address, PW, recovery="boss@example.com")
+        await users.add_user(OP, address, PW, recovery="boss@home.example")
         await users.add_mailbox(OP, address, ByteSize.parse(quota))
     await users.add_user(OP, EmailAddress.hosted("dave@example.com"), PW)
     await users.add_smtp_account(
@@ -57,6 +59,26 @@ async def populate(rt: Runtime) -> None:
         [b for b in boxes if b.address.local == "boss"], message
     )
     await rt.web_access.admins.add(OP, "admin", "ops@hosting.example", PW)
+    await log_deliveries(rt)
+
+
+async def log_deliveries(rt: Runtime) -> None:
+    """A few outbound attempts as the queue worker records them, for the Delivery page."""
+    example = await rt.services.accounts.domain(OP, DomainName.parse("example.com"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    tries: list[tuple[str, str, AttemptResult]] = [
+        ("alice@example.com", "jo@partner.example", Relayed("250 2.0.0 Ok: queued as 4Q1")),
+        ("boss@example.com", "nobody@partner.example", Failed("550 5.1.1 no such user")),
+        ("alice@example.com", "sam@slow.example", Deferred("451 4.7.1 greylisted", now)),
+    ]
+    for minute, (sender, recipient, outcome) in enumerate(tries):
+        at = now - timedelta(minutes=10 - minute)
+        body = await rt.spool.write(b"Subject: hello\r\n\r\nhello\r\n")
+        await rt.queue.enqueue(
+            sender, [recipient], body, example.customer_id, example.id, at, at + timedelta(days=5)
+        )
+        for claimed in await rt.queue.claim_due(at, 10):
+            await rt.queue.record(claimed, outcome, at)
 
 
 async def log_in(page: Page, level: str, login: str) -> None:
@@ -93,10 +115,21 @@ async def photograph(base_url: str) -> None:
             path=str(OUT / "menu.png"), clip={"x": 0, "y": 0, "width": 1200, "height": 330}
         )
         await shoot(page, "dns-records", "/domain/example.com/dns")
+        await shoot(page, "smtp-account-edit", "/domain/example.com/smtp/alice")
+        await shoot(page, "confirm-remove-user", "/domain/example.com/users/alice/remove")
+        await page.goto("/domain/example.com/users")
+        await page.locator("input[name=username]").fill("Carol Smith!")
+        await page.locator("input[name=password]").last.fill(PW)
+        await page.locator("button.primary").click()
+        await shoot(page, "refused-add-user")
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await shoot(page, "phone-mailboxes", "/domain/example.com/mailboxes")
+        await page.set_viewport_size({"width": 1200, "height": 760})
         await log_in(page, "customer", "acme")
         await shoot(page, "customer-level")
         await log_in(page, "provider", "admin")
         await shoot(page, "provider-overview")
+        await shoot(page, "deliveries", "/provider/deliveries")
         await log_in(page, "user", "boss@example.com")
         await shoot(page, "user-self-service")
         await shoot(page, "help-smtp", "/help/smtp?domain=example.com")

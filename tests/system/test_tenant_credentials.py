@@ -75,8 +75,8 @@ class Browser:
 def new_token(browser: Browser) -> str:
     browser.get("/tokens")
     made = browser.post("/tokens", name="deploy")
-    assert made.status_code == 201, made.text
-    found = _SECRET.search(made.text)
+    assert made.status_code == 303, made.text
+    found = _SECRET.search(browser.get(made.headers["location"]).text)
     assert found is not None
     return found.group(0)
 

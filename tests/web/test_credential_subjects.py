@@ -63,8 +63,8 @@ async def test_credentials_of_a_removed_domain_do_not_pass_to_the_next_tenant(
     zed = await rt.services.users.add_user(OP, addr("zed@old.example"), PW, "boss@a.example")
     domain_panel = await logged_in(client, "domain", "old.example")
     made = await domain_panel.post("/tokens", name="deploy")
-    assert made.status_code == 201
-    found = SECRET.search(made.text)
+    assert made.status_code == 303
+    found = SECRET.search((await domain_panel.get(made.headers["location"])).text)
     assert found is not None
     bearer = {"Authorization": f"Bearer {found.group(0)}"}
     assert (await client.get("/api/v1/me", headers=bearer)).status_code == 200

@@ -126,7 +126,7 @@ async def test_panel_customer_disables_and_enables_its_domain(
     panel = await logged_in(client, "customer", "acme")
     dashboard = await panel.get("/customer/")
     assert 'class="domain-status status-verified"' in dashboard.text
-    answer = await panel.post("/customer/domains/a.example/enabled", enabled="no")
+    answer = await panel.post("/customer/domains/a.example/enabled", enabled="no", confirm="yes")
     assert (answer.status_code, answer.headers["location"]) == (
         303,
         "/customer/?done=domain_changed",
@@ -139,7 +139,8 @@ async def test_panel_customer_disables_and_enables_its_domain(
     await panel.get("/customer/")
     answer = await panel.post("/customer/domains/a.example/enabled", enabled="yes")
     assert answer.status_code == 303
-    foreign = await panel.post("/customer/domains/b.example/enabled", enabled="no")
+    assert (await panel.get("/customer/domains/b.example/disable")).status_code == 404
+    foreign = await panel.post("/customer/domains/b.example/enabled", enabled="no", confirm="yes")
     assert foreign.status_code == 404
     assert "domain b.example is not hosted here" in foreign.text
     assert (await world.runtime.services.accounts.domain(OP, DomainName.parse("b.example"))).enabled
@@ -187,7 +188,7 @@ async def test_panel_provider_lists_domains_marks_one_verified_and_disables_anot
     answer = await panel.post("/provider/domains/new.example/verified")
     assert answer.headers["location"] == "/provider/domains?done=domain_verified"
     assert (await rt.services.accounts.domain(OP, NEW)).verified
-    answer = await panel.post("/provider/domains/b.example/enabled", enabled="no")
+    answer = await panel.post("/provider/domains/b.example/enabled", enabled="no", confirm="yes")
     assert answer.headers["location"] == "/provider/domains?done=domain_changed"
     assert (
         await rt.services.accounts.domain(OP, DomainName.parse("b.example"))

@@ -62,8 +62,8 @@ async def test_customer_removes_a_domain_only_when_confirmed(
 ) -> None:
     panel = await logged_in(client, "customer", "acme")
     unconfirmed = await panel.post("/customer/domains/a.example/remove")
-    assert unconfirmed.status_code == 422
-    assert "tick the box to confirm" in unconfirmed.text
+    assert unconfirmed.status_code == 303
+    assert unconfirmed.headers["location"] == "/customer/domains/a.example/remove"
     removed = await panel.post("/customer/domains/a.example/remove", confirm="yes")
     assert removed.status_code == 303
     assert await world.runtime.services.accounts.domains(OP, "acme") == []
@@ -118,7 +118,10 @@ async def test_provider_disables_enables_and_moves_customers(
     await accounts.add_plan(OP, "Tiny", PlanLimits(1, None, None, 1))
     panel = await logged_in(client, "provider", "root")
     await panel.get("/provider/customers")
-    disabled = await panel.post("/provider/customers/other/enabled", enabled="no")
+    asked = await panel.post("/provider/customers/other/enabled", enabled="no")
+    assert asked.headers["location"] == "/provider/customers/other/disable"
+    assert (await accounts.customer(OP, "other")).enabled
+    disabled = await panel.post("/provider/customers/other/enabled", enabled="no", confirm="yes")
     assert disabled.status_code == 303
     assert not (await accounts.customer(OP, "other")).enabled
     page = await panel.get("/provider/customers")

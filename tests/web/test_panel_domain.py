@@ -155,7 +155,7 @@ async def test_users_page_adds_changes_password_and_removes(
     )
     assert isinstance(outcome, Login) and outcome.kind == "user"
     unconfirmed = await panel.post("/domain/a.example/users/alice/remove")
-    assert unconfirmed.status_code == 422
+    assert unconfirmed.headers["location"] == "/domain/a.example/users/alice/remove"
     removed = await panel.post("/domain/a.example/users/alice/remove", confirm="yes")
     assert removed.status_code == 303
     names = [u.address.local for u in await world.runtime.services.users.users(OP, A)]

@@ -120,7 +120,8 @@ async def test_api_token_of_another_login_cannot_be_revoked(
     other = await world.runtime.services.accounts.customer(OP, "other")
     record, _ = await tokens.create(CustomerActor(other.id, other.login), "theirs")
     panel = await logged_in(client, "customer", "acme")
-    answer = await panel.post(f"/tokens/{record.id}/revoke")
+    assert (await panel.get(f"/tokens/{record.id}/revoke")).status_code == 404
+    answer = await panel.post(f"/tokens/{record.id}/revoke", confirm="yes")
     assert answer.status_code == 404
     assert f"API token {record.id} does not exist" in answer.text
     (still,) = await tokens.tokens(CustomerActor(other.id, other.login))

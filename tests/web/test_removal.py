@@ -35,7 +35,7 @@ async def test_customer_sees_how_much_mail_goes_before_removing_a_domain(
     page = await panel.get("/customer/domains/a.example/remove")
 
     assert page.status_code == 200
-    assert "domain a.example: 2 mailboxes, 5KB of mail will be deleted for good." in page.text
+    assert "Domain a.example: 2 mailboxes, 5KB of mail will be deleted for good." in page.text
     assert await rt.services.accounts.domains(OP, "acme") != []  # nothing done yet
     removed = await panel.post("/customer/domains/a.example/remove", confirm="yes")
     assert removed.status_code == 303
@@ -64,10 +64,10 @@ async def test_provider_removes_a_customer_after_seeing_how_much_mail_goes(
 
     page = await panel.get("/provider/customers/acme/remove")
 
-    figure = "customer acme: 1 domain, 2 mailboxes, 5KB of mail will be deleted for good."
+    figure = "Customer acme: 1 domain, 2 mailboxes, 5KB of mail will be deleted for good."
     assert figure in page.text
     unconfirmed = await panel.post("/provider/customers/acme/remove")
-    assert unconfirmed.status_code == 422
+    assert unconfirmed.headers["location"] == "/provider/customers/acme/remove"
     assert [c.login for c in await rt.services.accounts.customers(OP)] == ["acme", "other"]
     removed = await panel.post("/provider/customers/acme/remove", confirm="yes")
     assert removed.status_code == 303

@@ -153,10 +153,15 @@ async def test_app_passwords_are_shown_once_and_managed_by_the_domain_not_by_oth
 ) -> None:
     panel = await logged_in(client, "user", "alice@a.example")
     made = await panel.post("/user/app-passwords", name="Phone")
-    match = APP_PASSWORD.search(made.text)
-    assert made.status_code == 200 and match and made.headers["cache-control"] == "no-store"
-    listing = await panel.get("/user/app-passwords")
-    assert "Phone" in listing.text and match.group(1) not in listing.text
+    assert made.status_code == 303 and "shown=" in made.headers["location"]
+    assert not APP_PASSWORD.search(made.headers["location"])  # never in the URL
+    shown = await panel.get(made.headers["location"])
+    match = APP_PASSWORD.search(shown.text)
+    assert shown.status_code == 200 and match and shown.headers["cache-control"] == "no-store"
+    reloaded = await panel.get(made.headers["location"])  # a reload shows it no more
+    assert "Phone" in reloaded.text and match.group(1) not in reloaded.text
+    alice = EmailAddress.parse("alice@a.example")
+    assert len(await world.runtime.web_access.app_passwords.app_passwords(OP, alice)) == 1
     outcome = await world.runtime.services.authentication.authenticate(
         "alice@a.example", match.group(1), ClientInfo("127.0.0.5", "pop3")
     )
@@ -169,14 +174,19 @@ async def test_app_passwords_are_shown_once_and_managed_by_the_domain_not_by_oth
     page = await own.get("/domain/a.example/users/alice")
     assert page.status_code == 200 and "Phone" in page.text and "127.0.0.5" in page.text
     revoke = re.search(
-        r'action="(/domain/a\.example/users/alice/app-passwords/\d+/revoke)"', page.text
+        r'href="(/domain/a\.example/users/alice/app-passwords/\d+/revoke)"', page.text
     )
     assert revoke
     intruder = await logged_in(client, "domain", "b.example")
     forged = revoke.group(1).replace("a.example", "b.example").replace("alice", "bob")
-    assert (await intruder.post(forged)).status_code == 404
+    assert (await intruder.get(forged)).status_code == 404
+    assert (await intruder.post(forged, confirm="yes")).status_code == 404
     own = await logged_in(client, "domain", "a.example")
-    gone = await own.post(revoke.group(1))
+    assert (
+        "Revoke the app password “Phone” of alice@a.example?"
+        in (await own.get(revoke.group(1))).text
+    )
+    gone = await own.post(revoke.group(1), confirm="yes")
     assert gone.headers["location"].endswith("done=app_password_revoked")
     outcome = await world.runtime.services.authentication.authenticate(
         "alice@a.example", match.group(1), ClientInfo("127.0.0.5", "pop3")

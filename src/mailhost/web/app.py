@@ -34,6 +34,7 @@ from mailhost.web.panel import (
     two_factor,
     user,
 )
+from mailhost.web.shown_once import ShownOnce
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -92,6 +93,7 @@ def create_web_app(runtime: WebRuntime, *, dns_checker: DnsChecker | None = None
         access=runtime.web_access,
         dns=dns_checker or DnsChecker(),
         templates=load_templates(),
+        shown_once=ShownOnce(),
     )
     install_error_handlers(app)
     app.middleware("http")(_browser_protection)

@@ -22,6 +22,7 @@ from mailhost.services.users import UserService
 from mailhost.services.web_access import WebAccess
 from mailhost.settings import Settings
 from mailhost.web.dns_check import DnsChecker
+from mailhost.web.shown_once import ShownOnce
 
 SESSION_COOKIE = "mailhost_session"
 # A right password still waiting for its two-factor code (services/two_factor.py).
@@ -65,6 +66,7 @@ class WebContext:
     access: WebAccess
     dns: DnsChecker
     templates: Jinja2Templates
+    shown_once: ShownOnce
 
 
 def web_context(request: Request) -> WebContext:

@@ -19,11 +19,17 @@ class FieldRefused(Exception):
 
 
 @contextmanager
-def field(name: str) -> Iterator[None]:
-    """Refusals raised inside are about field `name`."""
+def field(name: str, *kinds: type[MailhostError]) -> Iterator[None]:
+    """Refusals raised inside are about field `name`; with `kinds`, only refusals of those
+    kinds are, and the rest pass on as they are (to an outer `field`, or to the page).
+
+    One service call may check several fields: stack one `field` per field, each with the
+    kinds of refusal only that field can cause (innermost first wins)."""
     try:
         yield
     except MailhostError as refused:
+        if kinds and not isinstance(refused, kinds):
+            raise
         raise FieldRefused(name, refused) from refused
 
 

@@ -7,15 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from mailhost.errors import InvalidInput, MailhostError
+from mailhost.errors import AlreadyExists, InvalidInput, MailhostError, WeakPassword
 from mailhost.model.actors import CustomerActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.services.audit import MAX_ENTRIES
+from mailhost.web.confirm import Confirm, ask_first, confirmation_page, is_confirmed
 from mailhost.web.dependencies import Ctx, CustomerSession
 from mailhost.web.errors import status_for
 from mailhost.web.forms import FieldRefused, field, refusal
 from mailhost.web.lists import AUDIT, AUDIT_COLUMNS, DOMAINS, Column, panel_list
 from mailhost.web.pages import render, see_other
+from mailhost.web.panel.confirmations import disabling_domain, removing
 
 router = APIRouter(prefix="/customer")
 DOMAIN_COLUMNS = (
@@ -82,8 +84,11 @@ async def add_domain(
 ) -> Response:
     actor = _customer(session)
     try:
-        await ctx.accounts.add_domain(actor, DomainName.parse(name), actor.login, password)
-    except MailhostError as exc:
+        with field("name"):
+            domain = DomainName.parse(name)
+        with field("name", AlreadyExists), field("password", WeakPassword):
+            await ctx.accounts.add_domain(actor, domain, actor.login, password)
+    except (MailhostError, FieldRefused) as exc:
         return await _dashboard(request, ctx, session, exc, typed=name)
     return see_other("/customer/", "domain_added")
 
@@ -94,37 +99,43 @@ async def confirm_remove_domain(
 ) -> Response:
     """Before anything is deleted: how many mailboxes and how much mail go with it."""
     summary = await ctx.accounts.domain_removal(session.actor, DomainName.parse(name))
-    return await render(
-        request,
-        "confirm_removal.html",
-        summary=summary,
-        what="its users, POP3 mailboxes and SMTP accounts",
-        action=f"/customer/domains/{summary.name}/remove",
-        back="/customer/",
-    )
+    base = f"/customer/domains/{summary.name}"
+    return await confirmation_page(request, removing(summary, base, "/customer/"))
 
 
 @router.post("/domains/{name}/remove")
 async def remove_domain(
-    request: Request,
-    ctx: Ctx,
-    session: CustomerSession,
-    name: str,
-    confirm: Annotated[str, Form(max_length=10)] = "",
+    request: Request, ctx: Ctx, session: CustomerSession, name: str, confirm: Confirm = ""
 ) -> Response:
+    if not is_confirmed(confirm):
+        return ask_first(f"/customer/domains/{name}/remove")
     try:
-        if confirm != "yes":
-            raise InvalidInput(f"tick the box to confirm removing {name} and all its users")
         await ctx.accounts.remove_domain(session.actor, DomainName.parse(name))
     except MailhostError as exc:
         return await _dashboard(request, ctx, session, exc)
     return see_other("/customer/", "domain_removed")
 
 
+@router.get("/domains/{name}/disable")
+async def confirm_disable_domain(
+    request: Request, ctx: Ctx, session: CustomerSession, name: str
+) -> Response:
+    domain = await ctx.accounts.domain(session.actor, DomainName.parse(name))
+    base = f"/customer/domains/{domain.name.ascii}"
+    return await confirmation_page(request, disabling_domain(domain, base, "/customer/"))
+
+
 @router.post("/domains/{name}/enabled")
 async def set_domain_enabled(
-    request: Request, ctx: Ctx, session: CustomerSession, name: str, enabled: FormText
+    request: Request,
+    ctx: Ctx,
+    session: CustomerSession,
+    name: str,
+    enabled: FormText,
+    confirm: Confirm = "",
 ) -> Response:
+    if enabled != "yes" and not is_confirmed(confirm):
+        return ask_first(f"/customer/domains/{name}/disable")
     try:
         domain = DomainName.parse(name)
         await ctx.accounts.set_domain_enabled(session.actor, domain, enabled == "yes")

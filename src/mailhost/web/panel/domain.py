@@ -11,10 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from mailhost.errors import InvalidInput, MailhostError
+from mailhost.errors import InvalidAddress, MailhostError, UserExists, WeakPassword
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import DomainRecord, MailboxRecord
+from mailhost.web.confirm import Confirm, Confirmation, ask_first, confirmation_page, is_confirmed
 from mailhost.web.dependencies import Ctx, ManagerSession
 from mailhost.web.errors import status_for
 from mailhost.web.forms import FieldRefused, field, refusal
@@ -50,11 +51,6 @@ def address_in(domain: DomainRecord, username: str) -> EmailAddress:
     return EmailAddress.hosted(f"{username}@{domain.name.ascii}")
 
 
-def confirmed(confirm: str, what: str) -> None:
-    if confirm != "yes":
-        raise InvalidInput(f"tick the box to confirm removing {what}")
-
-
 @router.get("/")
 async def portal(request: Request, ctx: Ctx, session: ManagerSession, domain: str) -> Response:
     found = await managed(ctx, session, domain)
@@ -74,14 +70,18 @@ async def _users_page(
     ctx: Ctx,
     session: ManagerSession,
     domain: str,
-    error: MailhostError | None = None,
+    exc: MailhostError | FieldRefused | None = None,
+    typed: dict[str, str] | None = None,
 ) -> Response:
     found = await managed(ctx, session, domain)
+    error, errors = (None, {}) if exc is None else refusal(exc)
     return await render(
         request,
         "domain/users.html",
         status=200 if error is None else status_for(error),
-        error=None if error is None else error.message,
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        values=typed or {"username": "", "recovery": ""},
         domain=found.name.ascii,
         users=panel_list(
             request,
@@ -111,10 +111,18 @@ async def add_user(
 ) -> Response:
     try:
         found = await managed(ctx, session, domain)
-        address = address_in(found, username)
-        await ctx.users.add_user(session.actor, address, password, recovery.strip() or None)
-    except MailhostError as exc:
-        return await _users_page(request, ctx, session, domain, exc)
+        with field("username"):
+            address = address_in(found, username)
+        # One call checks all three: each refusal kind belongs to one field.
+        with (
+            field("username", UserExists),
+            field("recovery", InvalidAddress),
+            field("password", WeakPassword),
+        ):
+            await ctx.users.add_user(session.actor, address, password, recovery.strip() or None)
+    except (MailhostError, FieldRefused) as exc:
+        typed = {"username": username, "recovery": recovery}  # never the password
+        return await _users_page(request, ctx, session, domain, exc, typed)
     return see_other(f"/domain/{found.name.ascii}/users", "user_added")
 
 
@@ -135,6 +143,38 @@ async def change_password(
     return see_other(f"/domain/{found.name.ascii}/users", "password_changed")
 
 
+@router.get("/users/{username}/remove")
+async def confirm_remove_user(
+    request: Request, ctx: Ctx, session: ManagerSession, domain: str, username: str
+) -> Response:
+    found = await managed(ctx, session, domain)
+    user = await ctx.users.user(session.actor, address_in(found, username))
+    address, here = user.address, f"/domain/{found.name.ascii}/users"
+    consequences = [f"{address} is deleted, with its password, app passwords and logins."]
+    if user.has_mailbox:
+        mailbox = await ctx.users.mailbox(session.actor, address)
+        consequences.append(_mail_lost(mailbox))
+    if user.has_smtp_account:
+        consequences.append("Its SMTP account goes too: it can no longer send mail from here.")
+    consequences.append(f"Mail to {address} is refused from then on.")
+    return await confirmation_page(
+        request,
+        Confirmation(
+            f"Remove user {address}?",
+            tuple(consequences),
+            f"Remove {address}",
+            f"{here}/{address.local}/remove",
+            here,
+        ),
+    )
+
+
+def _mail_lost(mailbox: MailboxRecord) -> str:
+    if mailbox.used_bytes == 0:
+        return "Its POP3 mailbox is deleted; it holds no mail."
+    return f"Its POP3 mailbox is deleted with the {ByteSize(mailbox.used_bytes)} of mail in it."
+
+
 @router.post("/users/{username}/remove")
 async def remove_user(
     request: Request,
@@ -142,12 +182,13 @@ async def remove_user(
     session: ManagerSession,
     domain: str,
     username: str,
-    confirm: Annotated[str, Form(max_length=10)] = "",
+    confirm: Confirm = "",
 ) -> Response:
+    if not is_confirmed(confirm):
+        return ask_first(f"/domain/{domain}/users/{username}/remove")
     try:
         found = await managed(ctx, session, domain)
         address = address_in(found, username)
-        confirmed(confirm, str(address))
         await ctx.users.remove_user(session.actor, address)
     except MailhostError as exc:
         return await _users_page(request, ctx, session, domain, exc)
@@ -169,8 +210,7 @@ async def _mailboxes_page(
     exc: MailhostError | FieldRefused | None = None,
     typed: dict[str, str] | None = None,
 ) -> Response:
-    found = await managed(ctx, session, domain)
-    users = await ctx.users.users(session.actor, found.name)
+    shown = await ctx.users.domain_mailboxes(session.actor, DomainName.parse(domain))
     error, errors = (None, {}) if exc is None else refusal(exc)
     return await render(
         request,
@@ -179,17 +219,17 @@ async def _mailboxes_page(
         error=None if error is None else error.message,
         errors=errors,
         values=typed or {"username": "", "quota": "250MB"},
-        allocation=await ctx.users.allocation(session.actor, found.name),
-        domain=found.name.ascii,
+        allocation=shown.allocation,
+        domain=shown.domain.name.ascii,
         mailboxes=panel_list(
             request,
-            await ctx.users.mailboxes(session.actor, found.name),
+            shown.mailboxes,
             MAILBOXES,
             MAILBOX_COLUMNS,
             label="Find a mailbox",
             empty="No POP3 mailboxes yet.",
         ),
-        without=[u for u in users if not u.has_mailbox],
+        without=shown.without_mailbox,
     )
 
 
@@ -270,6 +310,29 @@ async def change_mailbox(
     return see_other(f"/domain/{found.name.ascii}/mailboxes", "mailbox_changed")
 
 
+@router.get("/mailboxes/{username}/remove")
+async def confirm_remove_mailbox(
+    request: Request, ctx: Ctx, session: ManagerSession, domain: str, username: str
+) -> Response:
+    found = await managed(ctx, session, domain)
+    mailbox = await ctx.users.mailbox(session.actor, address_in(found, username))
+    address, here = mailbox.address, f"/domain/{found.name.ascii}/mailboxes"
+    consequences = (
+        _mail_lost(mailbox),
+        f"New mail to {address} is refused; the user and any SMTP account stay.",
+    )
+    return await confirmation_page(
+        request,
+        Confirmation(
+            f"Remove the POP3 mailbox of {address}?",
+            consequences,
+            f"Remove the mailbox of {address}",
+            f"{here}/{address.local}/remove",
+            here,
+        ),
+    )
+
+
 @router.post("/mailboxes/{username}/remove")
 async def remove_mailbox(
     request: Request,
@@ -277,12 +340,13 @@ async def remove_mailbox(
     session: ManagerSession,
     domain: str,
     username: str,
-    confirm: Annotated[str, Form(max_length=10)] = "",
+    confirm: Confirm = "",
 ) -> Response:
+    if not is_confirmed(confirm):
+        return ask_first(f"/domain/{domain}/mailboxes/{username}/remove")
     try:
         found = await managed(ctx, session, domain)
         address = address_in(found, username)
-        confirmed(confirm, f"the POP3 mailbox of {address}")
         await ctx.users.remove_mailbox(session.actor, address)
     except MailhostError as exc:
         return await _mailboxes_page(request, ctx, session, domain, exc)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response
 
-from mailhost.errors import MailhostError
+from mailhost.errors import InvalidInput, MailhostError, WeakPassword
 from mailhost.interfaces import LoginKind
 from mailhost.model.logins import ClientInfo
 from mailhost.services.sessions import Login
@@ -21,6 +21,7 @@ from mailhost.web.dependencies import (
     set_session_cookie,
 )
 from mailhost.web.errors import status_for
+from mailhost.web.forms import FieldRefused, field, refusal
 from mailhost.web.pages import LEVEL_NAMES, home_of, render, see_other
 
 router = APIRouter()
@@ -149,23 +150,19 @@ async def reset(
 ) -> Response:
     credential = await ctx.access.resets.check(token)
     try:
-        if password != confirm:
-            return await render(
-                request,
-                "login/reset.html",
-                status=422,
-                error="The two passwords are not the same.",
-                token=token,
-                kind=credential.kind,
-                login=credential.login,
-            )
-        await ctx.access.resets.complete(token, password)
-    except MailhostError as exc:
+        with field("confirm"):
+            if password != confirm:
+                raise InvalidInput("the two passwords are not the same: type the new one twice")
+        with field("password", WeakPassword):
+            await ctx.access.resets.complete(token, password)
+    except (MailhostError, FieldRefused) as exc:
+        error, errors = refusal(exc)
         return await render(
             request,
             "login/reset.html",
-            status=status_for(exc),
-            error=exc.message,
+            status=status_for(error),
+            error=None if errors else error.message,
+            errors=errors,
             token=token,
             kind=credential.kind,
             login=credential.login,

@@ -7,11 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from mailhost.errors import InvalidInput, MailhostError
+from mailhost.errors import (
+    CustomerExists,
+    InvalidAddress,
+    InvalidInput,
+    MailhostError,
+    PlanExists,
+    UnknownPlan,
+    WeakPassword,
+)
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import CustomerRecord
+from mailhost.services.accounts import parse_login
+from mailhost.web.confirm import Confirm, ask_first, confirmation_page, is_confirmed
 from mailhost.web.dependencies import Ctx, ProviderSession
 from mailhost.web.errors import status_for
 from mailhost.web.forms import FieldRefused, field, refusal
@@ -24,6 +34,7 @@ from mailhost.web.lists import (
     panel_list,
 )
 from mailhost.web.pages import render, see_other
+from mailhost.web.panel.confirmations import disabling_customer, disabling_domain, removing
 
 router = APIRouter(prefix="/provider")
 CUSTOMER_COLUMNS = (
@@ -45,6 +56,9 @@ DOMAIN_COLUMNS = (
 )
 FormText = Annotated[str, Form(max_length=1024)]
 OptionalText = Annotated[str, Form(max_length=100)]
+# The add forms' fields kept as typed after a refusal (never the password).
+PLAN_FIELDS = ("name", "domains", "storage", "transfer", "accounts")
+CUSTOMER_FIELDS = ("login", "plan", "email")
 
 
 @router.get("/")
@@ -60,13 +74,20 @@ async def overview(request: Request, ctx: Ctx, session: ProviderSession) -> Resp
 
 
 async def _plans_page(
-    request: Request, ctx: Ctx, session: ProviderSession, error: MailhostError | None = None
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    exc: MailhostError | FieldRefused | None = None,
+    typed: dict[str, str] | None = None,
 ) -> Response:
+    error, errors = (None, {}) if exc is None else refusal(exc)
     return await render(
         request,
         "provider/plans.html",
         status=200 if error is None else status_for(error),
-        error=None if error is None else error.message,
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        values=typed or dict.fromkeys(PLAN_FIELDS, ""),
         plans=await ctx.accounts.plans(session.actor),
     )
 
@@ -101,10 +122,20 @@ async def add_plan(
     accounts: OptionalText = "",
 ) -> Response:
     try:
-        limits = PlanLimits(_count(domains), _size(storage), _size(transfer), _count(accounts))
-        await ctx.accounts.add_plan(session.actor, name, limits)
-    except MailhostError as exc:
-        return await _plans_page(request, ctx, session, exc)
+        with field("domains"):
+            max_domains = _count(domains)
+        with field("storage"):
+            storage_limit = _size(storage)
+        with field("transfer"):
+            transfer_limit = _size(transfer)
+        with field("accounts"):
+            max_accounts = _count(accounts)
+        limits = PlanLimits(max_domains, storage_limit, transfer_limit, max_accounts)
+        with field("name", InvalidInput, PlanExists):
+            await ctx.accounts.add_plan(session.actor, name, limits)
+    except (MailhostError, FieldRefused) as exc:
+        typed = dict(zip(PLAN_FIELDS, (name, domains, storage, transfer, accounts), strict=True))
+        return await _plans_page(request, ctx, session, exc, typed)
     return see_other("/provider/plans", "plan_added")
 
 
@@ -125,13 +156,20 @@ async def _customer_rows(
 
 
 async def _customers_page(
-    request: Request, ctx: Ctx, session: ProviderSession, error: MailhostError | None = None
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    exc: MailhostError | FieldRefused | None = None,
+    typed: dict[str, str] | None = None,
 ) -> Response:
+    error, errors = (None, {}) if exc is None else refusal(exc)
     return await render(
         request,
         "provider/customers.html",
         status=200 if error is None else status_for(error),
-        error=None if error is None else error.message,
+        error=None if error is None or errors else error.message,
+        errors=errors,
+        values=typed or dict.fromkeys(CUSTOMER_FIELDS, ""),
         customers=await _customer_rows(request, ctx, session),
         plans=await ctx.accounts.plans(session.actor),
     )
@@ -153,16 +191,42 @@ async def add_customer(
     password: FormText,
 ) -> Response:
     try:
-        await ctx.accounts.add_customer(session.actor, login, plan, email, password)
-    except MailhostError as exc:
-        return await _customers_page(request, ctx, session, exc)
+        with field("login"):
+            parse_login(login)
+        # One call checks the rest: each refusal kind belongs to one field (innermost first).
+        with (
+            field("plan", UnknownPlan, InvalidInput),
+            field("login", CustomerExists),
+            field("email", InvalidAddress),
+            field("password", WeakPassword),
+        ):
+            await ctx.accounts.add_customer(session.actor, login, plan, email, password)
+    except (MailhostError, FieldRefused) as exc:
+        typed = dict(zip(CUSTOMER_FIELDS, (login, plan, email), strict=True))
+        return await _customers_page(request, ctx, session, exc, typed)
     return see_other("/provider/customers", "customer_added")
+
+
+@router.get("/customers/{login}/disable")
+async def confirm_disable(
+    request: Request, ctx: Ctx, session: ProviderSession, login: str
+) -> Response:
+    found = await ctx.accounts.customer(session.actor, login)
+    base = f"/provider/customers/{found.login}"
+    return await confirmation_page(request, disabling_customer(found, base, "/provider/customers"))
 
 
 @router.post("/customers/{login}/enabled")
 async def set_enabled(
-    request: Request, ctx: Ctx, session: ProviderSession, login: str, enabled: FormText
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    login: str,
+    enabled: FormText,
+    confirm: Confirm = "",
 ) -> Response:
+    if enabled != "yes" and not is_confirmed(confirm):
+        return ask_first(f"/provider/customers/{login}/disable")
     try:
         await ctx.accounts.set_customer_enabled(session.actor, login, enabled == "yes")
     except MailhostError as exc:
@@ -242,27 +306,17 @@ async def confirm_remove_customer(
 ) -> Response:
     """Before anything is deleted: how many domains, mailboxes and how much mail go with it."""
     summary = await ctx.accounts.customer_removal(session.actor, login)
-    return await render(
-        request,
-        "confirm_removal.html",
-        summary=summary,
-        what="its domains with their users, POP3 mailboxes and SMTP accounts",
-        action=f"/provider/customers/{summary.name}/remove",
-        back="/provider/customers",
-    )
+    base = f"/provider/customers/{summary.name}"
+    return await confirmation_page(request, removing(summary, base, "/provider/customers"))
 
 
 @router.post("/customers/{login}/remove")
 async def remove_customer(
-    request: Request,
-    ctx: Ctx,
-    session: ProviderSession,
-    login: str,
-    confirm: Annotated[str, Form(max_length=10)] = "",
+    request: Request, ctx: Ctx, session: ProviderSession, login: str, confirm: Confirm = ""
 ) -> Response:
+    if not is_confirmed(confirm):
+        return ask_first(f"/provider/customers/{login}/remove")
     try:
-        if confirm != "yes":
-            raise InvalidInput(f"confirm removing customer {login} and all its domains")
         await ctx.accounts.remove_customer(session.actor, login)
     except MailhostError as exc:
         return await _customers_page(request, ctx, session, exc)
@@ -293,10 +347,26 @@ async def domains(request: Request, ctx: Ctx, session: ProviderSession) -> Respo
     return await _domains_page(request, ctx, session)
 
 
+@router.get("/domains/{name}/disable")
+async def confirm_disable_domain(
+    request: Request, ctx: Ctx, session: ProviderSession, name: str
+) -> Response:
+    domain = await ctx.accounts.domain(session.actor, DomainName.parse(name))
+    base = f"/provider/domains/{domain.name.ascii}"
+    return await confirmation_page(request, disabling_domain(domain, base, "/provider/domains"))
+
+
 @router.post("/domains/{name}/enabled")
 async def set_domain_enabled(
-    request: Request, ctx: Ctx, session: ProviderSession, name: str, enabled: FormText
+    request: Request,
+    ctx: Ctx,
+    session: ProviderSession,
+    name: str,
+    enabled: FormText,
+    confirm: Confirm = "",
 ) -> Response:
+    if enabled != "yes" and not is_confirmed(confirm):
+        return ask_first(f"/provider/domains/{name}/disable")
     try:
         domain = DomainName.parse(name)
         await ctx.accounts.set_domain_enabled(session.actor, domain, enabled == "yes")

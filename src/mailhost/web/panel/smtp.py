@@ -14,12 +14,13 @@ from mailhost.errors import InvalidInput, MailhostError
 from mailhost.model.facilities import SenderScope, SmtpFacilities
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import SmtpAccountRecord
+from mailhost.web.confirm import Confirm, Confirmation, ask_first, confirmation_page, is_confirmed
 from mailhost.web.dependencies import Ctx, ManagerSession
 from mailhost.web.errors import status_for
 from mailhost.web.forms import FieldRefused, field, refusal
 from mailhost.web.lists import SMTP_ACCOUNTS, Column, panel_list
 from mailhost.web.pages import render, see_other
-from mailhost.web.panel.domain import address_in, confirmed, managed
+from mailhost.web.panel.domain import address_in, managed
 
 router = APIRouter(prefix="/domain/{domain}/smtp")
 COLUMNS = (Column("User", "name"), Column("Facilities", "facilities"), Column(""), Column(""))
@@ -212,6 +213,31 @@ async def change(
     return see_other(f"/domain/{found.name.ascii}/smtp", "smtp_changed")
 
 
+@router.get("/{username}/remove")
+async def confirm_remove(
+    request: Request, ctx: Ctx, session: ManagerSession, domain: str, username: str
+) -> Response:
+    found = await managed(ctx, session, domain)
+    account = await ctx.users.smtp_account(session.actor, address_in(found, username))
+    address, here = account.address, f"/domain/{found.name.ascii}/smtp"
+    consequences = (
+        f"{address} can no longer send mail through this server "
+        f"(its facilities now: {' '.join(account.facilities.identifiers)}).",
+        "The user, any POP3 mailbox and mail already queued to go out stay.",
+    )
+    return await confirmation_page(
+        request,
+        Confirmation(
+            f"Remove the SMTP account of {address}?",
+            consequences,
+            f"Remove the SMTP account of {address}",
+            f"{here}/{address.local}/remove",
+            here,
+            deletes=False,
+        ),
+    )
+
+
 @router.post("/{username}/remove")
 async def remove(
     request: Request,
@@ -219,12 +245,13 @@ async def remove(
     session: ManagerSession,
     domain: str,
     username: str,
-    confirm: Annotated[str, Form(max_length=10)] = "",
+    confirm: Confirm = "",
 ) -> Response:
+    if not is_confirmed(confirm):
+        return ask_first(f"/domain/{domain}/smtp/{username}/remove")
     try:
         found = await managed(ctx, session, domain)
         address = address_in(found, username)
-        confirmed(confirm, f"the SMTP account of {address}")
         await ctx.users.remove_smtp_account(session.actor, address)
     except MailhostError as exc:
         return await _page(request, ctx, session, domain, exc)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from mailhost.errors import InvalidInput, MailhostError
+from mailhost.errors import InvalidInput, MailhostError, WeakPassword
 from mailhost.model.actors import UserActor
 from mailhost.model.names import EmailAddress
 from mailhost.services.sessions import Login
@@ -79,19 +79,23 @@ async def change_password(
 ) -> Response:
     actor = _user(session)
     try:
-        # Through the penalised login check: this form must not be a way to guess passwords.
-        again = await ctx.access.logins.login(
-            "user", str(actor.address), current, client_of(request)
-        )
-        if not isinstance(again, Login):
-            raise InvalidInput("the current password is not correct")
-        if password != confirm:
-            raise InvalidInput("the two new passwords are not the same")
-        # This session stays; the user's other sessions and reset links end with it.
-        await ctx.users.change_password(
-            actor, actor.address, password, current_session=request.cookies.get(SESSION_COOKIE)
-        )
-    except MailhostError as exc:
+        with field("current"):
+            # Through the penalised login check: this form must not be a way to guess passwords.
+            again = await ctx.access.logins.login(
+                "user", str(actor.address), current, client_of(request)
+            )
+            if not isinstance(again, Login):
+                raise InvalidInput("the current password is not correct")
+        with field("confirm"):
+            if password != confirm:
+                raise InvalidInput("the two new passwords are not the same: type the new one twice")
+        with field("password", WeakPassword):
+            # This session stays; the user's other sessions and reset links end with it.
+            session_token = request.cookies.get(SESSION_COOKIE)
+            await ctx.users.change_password(
+                actor, actor.address, password, current_session=session_token
+            )
+    except (MailhostError, FieldRefused) as exc:
         return await _page(request, ctx, session, exc)
     return see_other("/user/", "password_changed")
 
