@@ -6,7 +6,11 @@ MailhostError                      code
 │   ├── InvalidAddress             invalid_address
 │   ├── InvalidSize                invalid_size
 │   ├── WeakPassword               weak_password
-│   └── BodyTooLarge               body_too_large
+│   ├── BodyTooLarge               body_too_large
+│   └── InvalidSrsAddress          invalid_srs_address
+│       ├── MalformedSrsAddress    srs_malformed
+│       ├── ForgedSrsAddress       srs_forged
+│       └── ExpiredSrsAddress      srs_expired
 ├── NotFound                       not_found (and *_not_found below)
 ├── AlreadyExists                  already_exists (and *_exists below)
 │   └── SmtpAccountExists          smtp_account_exists
@@ -55,6 +59,31 @@ class BodyTooLarge(InvalidInput):
     """An HTTP request body over `[web] max_body_size`."""
 
     code = "body_too_large"
+
+
+class InvalidSrsAddress(InvalidInput):
+    """A bounce address that cannot be reversed to the sender of forwarded mail.
+
+    Not an InvalidAddress: the address may be well formed, and a syntax reply for a
+    forgery would mislead. The subclasses say why, so an edge can tell a forgery
+    (a policy refusal) from an address that is simply wrong or too old.
+    """
+
+    code = "invalid_srs_address"
+
+
+class MalformedSrsAddress(InvalidSrsAddress):
+    code = "srs_malformed"
+
+
+class ForgedSrsAddress(InvalidSrsAddress):
+    """The hash does not match: not made with our secret, or altered since."""
+
+    code = "srs_forged"
+
+
+class ExpiredSrsAddress(InvalidSrsAddress):
+    code = "srs_expired"
 
 
 class NotFound(MailhostError):

@@ -100,9 +100,15 @@ def check_local_part(raw: str) -> str:
     """
     if not raw or _octets(raw) > MAX_LOCAL_PART:
         raise InvalidAddress(f"local part {raw!r} must be 1 to {MAX_LOCAL_PART} octets")
-    if any(not _ATEXT.fullmatch(atom) for atom in raw.split(".")):
+    if not is_dot_string(raw):
         raise InvalidAddress(f"local part {raw!r} is not a valid RFC 5321 dot-atom")
     return raw
+
+
+def is_dot_string(text: str) -> bool:
+    """RFC 5321 §4.1.2's Dot-string (UTF-8 atoms too, RFC 6531 §3.3), of any length: a
+    local part that needs no quotes."""
+    return all(_ATEXT.fullmatch(atom) for atom in text.split("."))
 
 
 @dataclass(frozen=True, slots=True, order=True)
