@@ -17,7 +17,6 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
@@ -28,13 +27,8 @@ from mailhost.model.quantities import ByteSize
 from mailhost.runtime import Runtime
 from mailhost.settings import Settings, load_settings
 from mailhost.smtp.admission import Admission, SessionLimits
-from mailhost.smtp.listeners import (
-    SessionDependencies,
-    start_mx_server,
-    start_submission_server,
-)
-from mailhost.tls.contexts import client_context
 from tests.smtp import dialogue
+from tests.smtp.listening import Kind, listening
 
 OP = ProviderActor("test")
 PW = "correct horse battery"
@@ -48,8 +42,6 @@ ERRORS = SessionLimits(soft_error_limit=3, hard_error_limit=6, error_sleep_secon
 MESSAGE = b"From: a@remote.test\r\nTo: bob@example.com\r\nSubject: s\r\n\r\nbody\r\n"
 QUEUED = re.compile(r"250 2\.0\.0 Ok: queued as \S+")
 SHUTTING_DOWN = f"421 4.3.2 {HOSTNAME} Service shutting down"
-
-Kind = Literal["mx", "submission", "submissions"]
 
 
 @pytest.fixture
@@ -126,37 +118,18 @@ Start = Callable[..., Awaitable[Listener]]
 
 @pytest.fixture
 async def start(hosted: Runtime) -> AsyncIterator[Start]:
-    context = await asyncio.to_thread(hosted.certificates.server_context)
-    trust = client_context(hosted.settings.tls.ca_dir / "ca.pem")
-    servers: list[asyncio.Server] = []
+    async with listening(hosted, HOSTNAME) as on:
 
-    async def start(kind: Kind, limits: SessionLimits, *, idle_timeout: float = 30.0) -> Listener:
-        sessions = Admission(limits)
-        deps = SessionDependencies(
-            service="MX" if kind == "mx" else "submission",
-            policy=hosted.services.inbound if kind == "mx" else hosted.submission,
-            authenticator=None if kind == "mx" else hosted.services.authentication,
-            delivery=hosted.services.delivery,
-            hostname=HOSTNAME,
-            ssl_context=context,
-            max_message_size=50_000,
-            idle_timeout=idle_timeout,
-        )
-        if kind == "mx":
-            server = await start_mx_server("127.0.0.1", 0, deps, admission=sessions)
-        else:
-            implicit = kind == "submissions"
-            server = await start_submission_server(
-                "127.0.0.1", 0, deps, implicit_tls=implicit, admission=sessions
+        async def start(
+            kind: Kind, limits: SessionLimits, *, idle_timeout: float = 30.0
+        ) -> Listener:
+            sessions = Admission(limits)
+            port = await on.start(
+                kind, sessions, max_message_size=50_000, idle_timeout=idle_timeout
             )
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        return Listener(port, sessions, trust if kind == "submissions" else None)
+            return Listener(port, sessions, on.trust if kind == "submissions" else None)
 
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
+        yield start
 
 
 async def stored(runtime: Runtime, address: EmailAddress) -> list[bytes]:

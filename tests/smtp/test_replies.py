@@ -81,7 +81,6 @@ def test_directory_text_can_never_break_the_reply_line(detail: str) -> None:
     [
         ("553 5.1.3 Error: malformed address", "MAIL", "501 5.1.7 bad sender address syntax"),
         ("553 5.1.3 Error: malformed address", "RCPT", "501 5.1.3 bad recipient address syntax"),
-        ("552 Error: Too much mail data", None, "552 5.3.4 message size exceeds fixed limit"),
         (
             "552 Error: message size exceeds fixed maximum message size",
             "MAIL",
@@ -93,11 +92,6 @@ def test_directory_text_can_never_break_the_reply_line(detail: str) -> None:
             "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]",
             "MAIL",
             "501 5.5.4 Syntax: MAIL FROM:<address> [SP <mail-parameters>]",
-        ),
-        (
-            "500 Line too long (see RFC5321 4.5.3.1.6)",
-            None,
-            "500 5.6.0 message line longer than 998 octets",
         ),
         ("500 Command line too long", None, "500 5.5.2 Error: command line too long"),
         ("220 Ready to start TLS", None, "220 2.0.0 Ready to start TLS"),

@@ -3,9 +3,11 @@
 aiosmtpd's threaded Controller is not used: the servers run on the caller's event
 loop through `loop.create_server`, one `SMTP` protocol and one handler per
 connection. Limits on every read (RFC 5321 §4.5.3): command lines of 512 octets,
-text lines of 1000 octets (aiosmtpd allows one more for the transparent dot),
+text lines of 1000 octets (one more for the transparency dot, as aiosmtpd allowed),
 the advertised SIZE for the whole message, and an idle timeout reset by each
-command, from the greeting on (on the implicit-TLS port the handshake has it too).
+command and by whatever arrives during DATA, from the greeting on (on the
+implicit-TLS port the handshake has it too). DATA is read in large chunks by
+smtp/message_reader.py rather than by aiosmtpd's loop of one await per line.
 
 Every session is counted in its listener's `Admission` (smtp/admission.py), and
 every reply passes `EsmtpProtocol.push`, which counts the errors (Postfix's
@@ -27,19 +29,20 @@ from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import AnyStr
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import MISSING, SMTP
 
 from mailhost.errors import ConfigError
 from mailhost.logs import event
 from mailhost.smtp import replies
 from mailhost.smtp.admission import Admission, SessionLimits, Turnaway
+from mailhost.smtp.message_reader import CHUNK, DataRefusal, read_mail_data
 from mailhost.smtp.session import SessionDependencies, SessionHandler
 
 # RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF;
 # aiosmtpd measures the line without its CRLF.
 COMMAND_LINE = 510
-# RFC 4954 §4 allows AUTH lines of 12288 octets; aiosmtpd's reader stops at 1001, which
-# still fits a PLAIN response for a 254-octet login and a long password.
+# RFC 4954 §4 allows AUTH lines of 12288 octets; 998 still fits a PLAIN response for a
+# 254-octet login and a long password.
 AUTH_LINE = 998
 # Greeting text after the host name (RFC 5321 §4.2); no software name or version.
 GREETING = "ESMTP"
@@ -78,6 +81,10 @@ class EsmtpProtocol(SMTP):
     notice, connection and error limits, and a graceful stop."""
 
     command_size_limit = COMMAND_LINE  # HELO sessions; EHLO ones use the dict below
+    # aiosmtpd gives this to the connection's StreamReader as its limit, which makes it
+    # the DATA chunk. Command lines keep their own limits (`command_size_limits`,
+    # checked on the whole line); text lines are checked by smtp/message_reader.py.
+    line_length_limit = CHUNK
 
     def __init__(
         self,
@@ -128,6 +135,7 @@ class EsmtpProtocol(SMTP):
         self._busy = False  # a command is under way (for DATA: receiving or storing)
         self._stopping = False
         self._hung_up = False  # a 421 went out: nothing more is said
+        self._in_data = False  # between the 354 and the end of the data
         # aiosmtpd dispatches commands through this table; wrapped, they tell the
         # graceful stop whether the session is idle.
         self._smtp_methods = {
@@ -159,6 +167,14 @@ class EsmtpProtocol(SMTP):
         if self._turned_away:
             return False
         return super().eof_received()
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd starts the idle timer at each command and never during DATA, so a
+        # large message on a slow link was cut off mid-way. Every arrival shows the
+        # client is there, as each read does for Postfix's smtpd_timeout.
+        if self._in_data:
+            self._reset_timeout()
+        super().data_received(data)
 
     def _turnaway_reply(self, turnaway: Turnaway, client: str) -> str:
         if turnaway is Turnaway.CLIENT_FULL:
@@ -250,6 +266,42 @@ class EsmtpProtocol(SMTP):
             await super().smtp_RCPT(arg)
         finally:
             self._mx_verb = None
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        # aiosmtpd's checks and replies before the 354 (its texts, which `push`
+        # translates), then smtp/message_reader.py instead of its loop of one await a line.
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        envelope = self.envelope
+        if envelope is None or not envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        # A connection lost meanwhile cancels this task (aiosmtpd's connection_lost), as
+        # it cancelled aiosmtpd's own loop: nothing is stored, nothing answered.
+        self._in_data = True
+        try:
+            outcome = await read_mail_data(self._reader, self.data_size_limit)
+        finally:
+            self._in_data = False
+        if isinstance(outcome, DataRefusal):
+            # RFC 5321 §4.2.5: the refusal comes after the whole data was read.
+            await self.push(
+                replies.DATA_LINE_TOO_LONG.render()
+                if outcome is DataRefusal.LINE_TOO_LONG
+                else replies.MESSAGE_TOO_BIG.render()
+            )
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return
+        envelope.content = envelope.original_content = outcome
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd 1.4's own parse, less the typing.Protocol class it defines on every

@@ -295,8 +295,6 @@ AIOSMTPD: tuple[Rewrite, ...] = (
     _said("553 5.1.3 Error: malformed address", "MAIL", BAD_SENDER_SYNTAX),
     _said("553 5.1.3 Error: malformed address", "RCPT", BAD_RECIPIENT_SYNTAX),
     _said("500 Command line too long", None, COMMAND_LINE_TOO_LONG),
-    _said("500 Line too long (see RFC5321 4.5.3.1.6)", None, DATA_LINE_TOO_LONG),
-    _said("552 Error: Too much mail data", None, MESSAGE_TOO_BIG),
     _said("552 Error: message size exceeds fixed maximum message size", None, MESSAGE_TOO_BIG),
     # RFC 5321 §3.3: DATA after no (accepted) RCPT may be answered 503 or 554.
     _said("503 Error: need RCPT command", None, NO_VALID_RECIPIENTS),
