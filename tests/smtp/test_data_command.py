@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
+from mailhost.logs import EVENT_ATTRIBUTE, FIELDS_ATTRIBUTE
 from mailhost.runtime import Runtime
 from mailhost.smtp.admission import Admission, SessionLimits
 from mailhost.smtp.message_reader import CHUNK
@@ -309,6 +310,29 @@ async def test_size_is_counted_as_sent_and_refused_after_the_end(
             await smtp.data(content, TOO_BIG)
         await smtp.say("NOOP", "250 2.0.0 Ok")
     assert await contents(hosted) == [at_limit]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_refusal_at_the_end_of_the_data_is_logged_like_any_other(
+    start: Start, caplog: pytest.LogCaptureFixture, kind: Kind
+) -> None:
+    listener = await start(kind)
+    with caplog.at_level(logging.INFO, logger="mailhost.smtp"):
+        async with listener.session() as smtp:
+            await smtp.transaction(kind)
+            await smtp.data(HEADER + b"x" * 1000 + b"\r\n", TOO_LONG)
+            await smtp.transaction(kind)
+            await smtp.data(sized(SIZE + 1), TOO_BIG)
+    refusals = [
+        getattr(record, FIELDS_ATTRIBUTE)
+        for record in caplog.records
+        if getattr(record, EVENT_ATTRIBUTE, None) == "refused"
+    ]
+    assert [(fields["stage"], fields["reply"]) for fields in refusals] == [
+        ("DATA", TOO_LONG),
+        ("DATA", TOO_BIG),
+    ]
+    assert all(fields["client"] == "127.0.0.1" for fields in refusals)
 
 
 @pytest.mark.parametrize("kind", KINDS)

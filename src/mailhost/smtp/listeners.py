@@ -88,7 +88,7 @@ class EsmtpProtocol(SMTP):
 
     def __init__(
         self,
-        handler: object,
+        handler: SessionHandler,
         loop: asyncio.AbstractEventLoop,
         *,
         hostname: str,
@@ -125,6 +125,7 @@ class EsmtpProtocol(SMTP):
             loop=loop,
         )
         self._mx_hostname = hostname
+        self._handler = handler
         self._mx_verb: str | None = None
         self._admission = admission
         self._limits = admission.limits
@@ -291,11 +292,13 @@ class EsmtpProtocol(SMTP):
             self._in_data = False
         if isinstance(outcome, DataRefusal):
             # RFC 5321 §4.2.5: the refusal comes after the whole data was read.
-            await self.push(
+            reply = (
                 replies.DATA_LINE_TOO_LONG.render()
                 if outcome is DataRefusal.LINE_TOO_LONG
                 else replies.MESSAGE_TOO_BIG.render()
             )
+            assert self.session is not None  # commands run only inside a session
+            await self.push(self._handler.refused_data(self.session, reply))
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
         envelope.content = envelope.original_content = outcome

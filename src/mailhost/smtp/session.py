@@ -80,10 +80,14 @@ class SessionDependencies:
 class SessionView(Protocol):
     """The parts of aiosmtpd's Session the hooks use."""
 
-    peer: object
     host_name: str | None
-    extended_smtp: bool
-    ssl: object | None
+
+    @property
+    def peer(self) -> object: ...
+    @property
+    def extended_smtp(self) -> bool: ...
+    @property
+    def ssl(self) -> object | None: ...
 
 
 class EnvelopeView(Protocol):
@@ -361,6 +365,11 @@ class SessionHandler:
             tls=client.tls,
         )
         return replies.QUEUED.render(queue_id=envelope.id)
+
+    def refused_data(self, session: SessionView, reply: str) -> str:
+        """`reply` to a DATA the listener refused before the message was whole (a line or
+        the size over its limit), logged like every other refusal."""
+        return self._refused(self._client(session), "DATA", reply)
 
     def _client(self, session: SessionView) -> Client:
         ssl_on = session.ssl is not None
