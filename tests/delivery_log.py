@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mailhost.interfaces import AttemptResult, Deferred, Failed, Relayed
+from mailhost.interfaces import Attempt, AttemptResult, Deferred, Failed, Relayed
 from mailhost.model.actors import ProviderActor
 from mailhost.model.names import DomainName
 from mailhost.runtime import Runtime
@@ -41,7 +41,7 @@ async def log_attempt(
         at + timedelta(days=5),
     )
     (claimed,) = await rt.queue.claim_due(at, 10)
-    assert await rt.queue.record(claimed, outcome, at)
+    assert list((await rt.queue.record([Attempt(claimed, outcome)], at)).owned) == [True]
     return body.message_id
 
 

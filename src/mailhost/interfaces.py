@@ -426,6 +426,22 @@ class Failed:
 AttemptResult = Relayed | Deferred | Failed
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The outcome of one try at one recipient, as the worker records it."""
+
+    delivery: QueuedDelivery
+    result: AttemptResult
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAttempts:
+    """What recording a group of attempts did."""
+
+    owned: Sequence[bool]  # per attempt, in order; False where the lease went to another worker
+    finished: frozenset[str]  # message ids of theirs that have no row left: the body may go
+
+
 class DeliveryQueue(Protocol):
     """The durable outbound queue (storage/database/queue.py); one short transaction per call."""
 
@@ -450,8 +466,9 @@ class DeliveryQueue(Protocol):
         """Lease due rows to this worker; rows leased elsewhere are skipped, never shared."""
         ...
 
-    async def record(self, delivery: QueuedDelivery, attempt: AttemptResult, now: datetime) -> bool:
-        """Apply the outcome and log it; False if the lease was lost to another worker."""
+    async def record(self, attempts: Sequence[Attempt], now: datetime) -> RecordedAttempts:
+        """Apply the outcomes and log them, in one transaction; an attempt whose lease was
+        lost to another worker is left alone."""
         ...
 
     async def pending(self, message_id: str) -> int:

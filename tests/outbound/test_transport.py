@@ -195,3 +195,21 @@ async def test_8bit_content_is_declared_where_offered_and_sent_as_is_where_not(
         (eight_bit, ()),
         (BODY, ()),
     ]
+
+
+async def test_messages_to_one_destination_share_a_few_connections(plain_sink: Sink) -> None:
+    transport = SmtpTransport("mx.example.com", timeout=10, per_destination=3)
+    try:
+        replies = await asyncio.gather(
+            *(
+                transport.send([hop(plain_sink.port)], "bob@example.com", [f"r{n}@x.test"], BODY)
+                for n in range(12)
+            )
+        )
+    finally:
+        await transport.close()
+    assert [str(r[f"r{n}@x.test"]) for n, r in enumerate(replies)] == [
+        "250 2.0.0 accepted by sink"
+    ] * 12
+    assert len(plain_sink.received) == 12
+    assert plain_sink.connections <= 3  # at most 3 at a time, each one reused

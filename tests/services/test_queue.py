@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailhost.errors import NotFound, NotPermitted
-from mailhost.interfaces import Deferred, DeliveryQueue, Failed, Relayed
+from mailhost.interfaces import (
+    Attempt,
+    AttemptResult,
+    Deferred,
+    DeliveryQueue,
+    Failed,
+    QueuedDelivery,
+    Relayed,
+)
 from mailhost.model.actors import CustomerActor, ProviderActor, UserActor
 from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.quantities import ByteSize
@@ -44,6 +52,14 @@ async def enqueue(rt: Runtime, *recipients: str, sender: str = "bob@example.com"
     return body.message_id
 
 
+async def record(
+    rt: Runtime, row: QueuedDelivery, result: AttemptResult, now: datetime = T0
+) -> bool:
+    """One attempt on its own; True if this worker still held the row."""
+    (owned,) = (await rt.queue.record([Attempt(row, result)], now)).owned
+    return owned
+
+
 def test_sql_delivery_queue_is_a_delivery_queue(runtime: Runtime) -> None:
     queue: DeliveryQueue = runtime.queue
     assert queue is runtime.queue
@@ -76,7 +92,7 @@ async def test_deferred_row_waits_until_its_retry_time(runtime: Runtime) -> None
     await enqueue(runtime, "a@remote.test")
     (row,) = await runtime.queue.claim_due(T0, 10)
     retry_at = T0 + timedelta(hours=1)
-    assert await runtime.queue.record(row, Deferred("451 4.7.1 try later", retry_at), T0)
+    assert await record(runtime, row, Deferred("451 4.7.1 try later", retry_at))
     assert await runtime.queue.claim_due(T0 + timedelta(minutes=59), 10) == []
     (again,) = await runtime.queue.claim_due(retry_at, 10)
     assert again.id == row.id
@@ -88,9 +104,9 @@ async def test_deferred_row_waits_until_its_retry_time(runtime: Runtime) -> None
 async def test_final_outcomes_remove_the_row_and_are_logged(runtime: Runtime) -> None:
     message_id = await enqueue(runtime, "a@remote.test", "b@remote.test")
     a, b = await runtime.queue.claim_due(T0, 10)
-    assert await runtime.queue.record(a, Relayed("250 2.0.0 ok"), T0)
+    assert await record(runtime, a, Relayed("250 2.0.0 ok"))
     assert await runtime.queue.pending(message_id) == 1
-    assert await runtime.queue.record(b, Failed("550 5.1.1 no such user"), T0)
+    assert await record(runtime, b, Failed("550 5.1.1 no such user"))
     assert await runtime.queue.pending(message_id) == 0
     assert await runtime.queue.queued(10) == []
     log = (await runtime.services.mail_queue.delivery_log(OP)).entries
@@ -107,9 +123,51 @@ async def test_worker_that_lost_its_lease_cannot_record(runtime: Runtime) -> Non
     (stale,) = await runtime.queue.claim_due(T0, 10)
     later = T0 + DEFAULT_LEASE + timedelta(seconds=1)
     (fresh,) = await runtime.queue.claim_due(later, 10)
-    assert not await runtime.queue.record(stale, Relayed("250 ok"), later)
-    assert await runtime.queue.record(fresh, Relayed("250 ok"), later)
+    assert not await record(runtime, stale, Relayed("250 ok"), later)
+    assert await record(runtime, fresh, Relayed("250 ok"), later)
     assert (await runtime.queue.log(10)).total == 1
+
+
+async def test_attempts_of_several_messages_are_recorded_together(runtime: Runtime) -> None:
+    done = await enqueue(runtime, "a@remote.test", "b@remote.test")
+    waiting = await enqueue(runtime, "c@remote.test", "d@remote.test")
+    a, b, c, d = await runtime.queue.claim_due(T0, 10)
+    retry_at = T0 + timedelta(hours=1)
+    recorded = await runtime.queue.record(
+        [
+            Attempt(a, Relayed("250 2.0.0 ok")),
+            Attempt(b, Failed("550 5.1.1 no such user")),
+            Attempt(c, Deferred("451 4.7.1 try later", retry_at)),
+            Attempt(d, Relayed("250 2.0.0 ok")),
+        ],
+        T0,
+    )
+    assert list(recorded.owned) == [True, True, True, True]
+    assert recorded.finished == {done}  # c is still queued: `waiting`'s body stays
+    (again,) = await runtime.queue.claim_due(retry_at, 10)
+    assert (again.id, again.message_id, again.attempts) == (c.id, waiting, 1)
+    log = (await runtime.services.mail_queue.delivery_log(OP)).entries
+    assert [(e.recipient, e.status) for e in log] == [
+        ("d@remote.test", "delivered"),
+        ("c@remote.test", "deferred"),
+        ("b@remote.test", "failed"),
+        ("a@remote.test", "delivered"),
+    ]
+
+
+async def test_a_group_records_only_the_rows_this_worker_still_holds(runtime: Runtime) -> None:
+    message_id = await enqueue(runtime, "a@remote.test", "b@remote.test")
+    stale_a, _ = await runtime.queue.claim_due(T0, 10)
+    later = T0 + DEFAULT_LEASE + timedelta(seconds=1)
+    fresh_a, fresh_b = await runtime.queue.claim_due(later, 10)
+    recorded = await runtime.queue.record(
+        [Attempt(stale_a, Relayed("250 ok")), Attempt(fresh_b, Relayed("250 ok"))], later
+    )
+    assert list(recorded.owned) == [False, True]
+    assert recorded.finished == frozenset()  # a is the other worker's, still queued
+    assert [d.id for d in await runtime.queue.queued(10)] == [fresh_a.id]
+    assert await runtime.queue.pending(message_id) == 1
+    assert [e.recipient for e in (await runtime.queue.log(10)).entries] == ["b@remote.test"]
 
 
 @pytest.fixture
@@ -176,8 +234,8 @@ async def test_operator_retries_and_deletes_queued_mail(runtime: Runtime) -> Non
     message_id = await enqueue(runtime, "a@remote.test", "b@remote.test")
     a, b = await runtime.queue.claim_due(T0, 10)
     far = datetime.now(UTC) + timedelta(days=1)
-    await runtime.queue.record(a, Deferred("421 busy", far), T0)
-    await runtime.queue.record(b, Deferred("421 busy", far), T0)
+    await record(runtime, a, Deferred("421 busy", far))
+    await record(runtime, b, Deferred("421 busy", far))
     delivery = runtime.services.mail_queue
     assert await delivery.retry(OP, a.id) == 1
     due = await runtime.queue.claim_due(datetime.now(UTC) + timedelta(seconds=1), 10)

@@ -4,8 +4,12 @@ TLS is opportunistic (RFC 7435; RFC 3207): used whenever the server offers
 STARTTLS, without certificate checks (MX host names are not authenticated
 without DANE or MTA-STS), and a failed handshake falls back to a new
 plaintext connection rather than to no delivery at all. A connection that
-finished a transaction goes back to a small per-destination pool and is
-reused, after RSET, until it has been idle for `idle_seconds`.
+finished a transaction goes back to a per-destination pool and is reused,
+after RSET, until it has been idle for `idle_seconds`. At most
+`per_destination` transactions run at once to one host and port (Postfix's
+default_destination_concurrency_limit): a batch of messages to one destination
+waits for a connection to come back rather than opening one per message, which
+a receiver would take for a flood, and which costs a handshake each.
 
 A message that needs SMTPUTF8 goes with it (RFC 6531 §3.4) or not at all: a hop
 that does not offer it fails every recipient permanently (RFC 6531 §3.2), so
@@ -17,9 +21,10 @@ BODY=8BITMIME where offered (RFC 6152), and sent as it is where not: see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from aiosmtplib import (
@@ -34,7 +39,8 @@ from mailhost.outbound.routing import Hop
 
 log = logging.getLogger("mailhost.outbound")
 
-MAX_IDLE_PER_DESTINATION = 4
+# Postfix's default_destination_concurrency_limit; every connection may stay for reuse.
+MAX_PER_DESTINATION = 20
 # Connection-level failures (refused, timed out, dropped) are temporary: RFC 5321 §4.5.4.1.
 _LINK_ERRORS = (SMTPException, OSError, ssl.SSLError, TimeoutError)
 
@@ -84,6 +90,24 @@ class _Idle:
     since: float
 
 
+class _Destination:
+    """One host and port: its idle connections, and the right to open or use one."""
+
+    def __init__(self, limit: int) -> None:
+        self.idle: list[_Idle] = []
+        self.slots = asyncio.Semaphore(limit)
+        self.users = 0  # transactions holding or awaiting a slot
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.users += 1
+        try:
+            async with self.slots:
+                yield
+        finally:
+            self.users -= 1
+
+
 class _Unreachable(Exception):
     def __init__(self, reply: Reply) -> None:
         super().__init__(str(reply))
@@ -98,12 +122,14 @@ class SmtpTransport:
         timeout: float = 120.0,
         idle_seconds: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
+        per_destination: int = MAX_PER_DESTINATION,
     ) -> None:
         self._helo = helo_name
         self._timeout = timeout
         self._idle_seconds = idle_seconds
         self._tls = tls_context or opportunistic_context()
-        self._idle: dict[tuple[str, int], list[_Idle]] = {}
+        self._per_destination = per_destination
+        self._destinations: dict[tuple[str, int], _Destination] = {}
 
     async def send(
         self,
@@ -120,62 +146,61 @@ class SmtpTransport:
         """
         last = Reply(451, "4.4.1 no mail host to try")
         for hop in hops:
-            try:
-                client = await self._checkout(hop)
-            except _Unreachable as exc:
-                last = exc.reply
-                log.info("cannot use %s: %s", hop.address, exc.reply)
-                continue
-            try:
-                replies = await _transaction(client, hop, sender, recipients, message, smtputf8)
-            except _LINK_ERRORS as exc:
-                client.close()
-                # Possibly after DATA was sent: a retry may duplicate, which RFC 5321
-                # §6.1 prefers to losing the message.
-                why = _why(exc)
-                lost = Reply(451, f"4.4.2 connection to {hop.host} lost: {why}", hop.host, hop.port)
-                return dict.fromkeys(recipients, lost)
-            self._checkin(hop, client)
-            return replies
+            destination = self._destination(hop)
+            async with destination.slot():
+                try:
+                    client = await self._checkout(hop, destination)
+                except _Unreachable as exc:
+                    last = exc.reply
+                    log.info("cannot use %s: %s", hop.address, exc.reply)
+                    continue
+                try:
+                    replies = await _transaction(client, hop, sender, recipients, message, smtputf8)
+                except _LINK_ERRORS as exc:
+                    client.close()
+                    # Possibly after DATA was sent: a retry may duplicate, which RFC 5321
+                    # §6.1 prefers to losing the message.
+                    why = _why(exc)
+                    text = f"4.4.2 connection to {hop.host} lost: {why}"
+                    return dict.fromkeys(recipients, Reply(451, text, hop.host, hop.port))
+                _checkin(destination, client)
+                return replies
         return dict.fromkeys(recipients, last)
 
     async def close_idle(self) -> None:
         """Close pooled connections idle longer than `idle_seconds`."""
         now = asyncio.get_running_loop().time()
         stale: list[SMTP] = []
-        for key, entries in list(self._idle.items()):
-            keep = [e for e in entries if now - e.since < self._idle_seconds]
+        for key, destination in list(self._destinations.items()):
+            entries = destination.idle
+            destination.idle = [e for e in entries if now - e.since < self._idle_seconds]
             stale += [e.client for e in entries if now - e.since >= self._idle_seconds]
-            if keep:
-                self._idle[key] = keep
-            else:
-                del self._idle[key]
+            if not destination.idle and not destination.users:
+                del self._destinations[key]
         await _quit_all(stale)
 
     async def close(self) -> None:
-        clients = [entry.client for entries in self._idle.values() for entry in entries]
-        self._idle.clear()
+        clients = [e.client for d in self._destinations.values() for e in d.idle]
+        for destination in self._destinations.values():
+            destination.idle.clear()
         await _quit_all(clients)
 
-    async def _checkout(self, hop: Hop) -> SMTP:
-        pool = self._idle.get((hop.address, hop.port), [])
-        while pool:
-            client = pool.pop().client
+    def _destination(self, hop: Hop) -> _Destination:
+        key = (hop.address, hop.port)
+        destination = self._destinations.get(key)
+        if destination is None:
+            destination = self._destinations[key] = _Destination(self._per_destination)
+        return destination
+
+    async def _checkout(self, hop: Hop, destination: _Destination) -> SMTP:
+        while destination.idle:
+            client = destination.idle.pop().client
             try:
                 await client.rset()  # proves the connection is alive and clears any state
                 return client
             except _LINK_ERRORS:
                 client.close()
         return await self._open(hop)
-
-    def _checkin(self, hop: Hop, client: SMTP) -> None:
-        if not client.is_connected:
-            return
-        pool = self._idle.setdefault((hop.address, hop.port), [])
-        if len(pool) >= MAX_IDLE_PER_DESTINATION:
-            client.close()
-            return
-        pool.append(_Idle(client, asyncio.get_running_loop().time()))
 
     async def _open(self, hop: Hop) -> SMTP:
         client = await self._connect(hop)
@@ -223,6 +248,12 @@ class SmtpTransport:
                 Reply(451, f"4.4.1 cannot connect to {hop.host} port {hop.port}: {_why(exc)}")
             ) from None
         return client
+
+
+def _checkin(destination: _Destination, client: SMTP) -> None:
+    # Never more idle than the slots: a connection only comes back from a slot's holder.
+    if client.is_connected:
+        destination.idle.append(_Idle(client, asyncio.get_running_loop().time()))
 
 
 async def _login(client: SMTP, hop: Hop) -> SMTP:

@@ -6,6 +6,10 @@ it with exponential backoff (base · 2^attempts, capped), until the queue
 lifetime runs out; a 5xx, a null MX or expiry fails it, and the sender gets one
 DSN per message and batch through the Outbox (local mailbox, or queued with
 the null sender). When no row of a message is left its spool file goes.
+
+The outcomes of the messages in flight are recorded by group commit: one
+transaction takes whatever messages finished while the previous one was
+committing, and relayed bytes are counted per customer the same way.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from mailhost.batching import GroupCommit
 from mailhost.errors import InvalidAddress
 from mailhost.interfaces import (
+    Attempt,
     AttemptResult,
     Deferred,
     DeliveryQueue,
@@ -55,6 +61,10 @@ def backoff(base: timedelta, attempts: int) -> timedelta:
     exponent = min(max(attempts - 1, 0), 20)
     return min(base * (1 << exponent), MAX_BACKOFF)
 
+
+# Per outcome of a message, whether this worker still held it; and whether the message
+# has no row left (its spool file may go).
+_Recorded = tuple[list[bool], bool]
 
 # The status of a delivery line in the log, in Postfix's words.
 Status = Literal["sent", "deferred", "bounced", "expired"]
@@ -99,6 +109,8 @@ class DeliveryWorker:
         self._config = config
         self._signer = signer
         self._clock = clock
+        self._records = GroupCommit[Sequence[_Outcome], _Recorded](self._record_all)
+        self._transfers = GroupCommit[tuple[int, int], None](self._add_transfers)
 
     async def run(self) -> None:
         """Work until cancelled; a failing batch is logged and retried, never fatal."""
@@ -212,13 +224,24 @@ class DeliveryWorker:
         customer = group[0].customer_id
         if customer is not None and any(replies[row.recipient].ok for row in group):
             # One transaction carries the bytes once, however many recipients it has.
+            await self._transfers.submit((customer, nbytes))
+
+    async def _add_transfers(self, counts: Sequence[tuple[int, int]]) -> list[None]:
+        by_customer: dict[int, int] = {}
+        for customer, nbytes in counts:
+            by_customer[customer] = by_customer.get(customer, 0) + nbytes
+        for customer, nbytes in by_customer.items():
             await self._usage.add_transfer(customer, nbytes)
+        return [None] * len(counts)
 
     async def _finish(self, outcomes: Sequence[_Outcome], original: bytes) -> None:
+        if not outcomes:
+            return
+        owned, finished = await self._records.submit(outcomes)
         now = self._clock()
         failed: list[_Outcome] = []
-        for outcome in outcomes:
-            if not await self._queue.record(outcome.delivery, outcome.result, now):
+        for outcome, ours in zip(outcomes, owned, strict=True):
+            if not ours:
                 log.warning("delivery %s was taken over by another worker", outcome.delivery.id)
                 continue
             _log_attempt(outcome, now)
@@ -230,9 +253,18 @@ class DeliveryWorker:
             except Exception:
                 # The rows are final already; a lost DSN is logged rather than the mail resent.
                 log.exception("bounce for %s not sent", failed[0].delivery.message_id)
-        message_id = outcomes[0].delivery.message_id if outcomes else None
-        if message_id is not None and await self._queue.pending(message_id) == 0:
-            await self._spool.remove(message_id)
+        if finished:
+            await self._spool.remove(outcomes[0].delivery.message_id)
+
+    async def _record_all(self, messages: Sequence[Sequence[_Outcome]]) -> list[_Recorded]:
+        """One transaction for the outcomes of every message in `messages`."""
+        attempts = [Attempt(o.delivery, o.result) for outcomes in messages for o in outcomes]
+        recorded = await self._queue.record(attempts, self._clock())
+        owned = iter(recorded.owned)
+        return [
+            ([next(owned) for _ in outcomes], outcomes[0].delivery.message_id in recorded.finished)
+            for outcomes in messages
+        ]
 
     async def _bounce(self, failed: Sequence[_Outcome], original: bytes, now: datetime) -> None:
         first = failed[0].delivery

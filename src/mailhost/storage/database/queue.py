@@ -8,7 +8,8 @@ Workers claim due rows by setting a lease (`leased_until`) in one statement:
 on PostgreSQL the candidate rows are picked with `FOR UPDATE SKIP LOCKED`, so
 workers on several nodes never block on nor share a row; on SQLite the single
 UPDATE is atomic under the database's write lock. A worker that dies loses
-its lease when it runs out and another worker takes the rows over.
+its lease when it runs out and another worker takes the rows over. The worker
+records the attempts of several messages in one transaction (group commit).
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhost.interfaces import (
+    Attempt,
     AttemptResult,
     Deferred,
     Failed,
     QueuedDelivery,
+    RecordedAttempts,
     Relayed,
     SpoolRef,
 )
@@ -145,37 +148,25 @@ class SqlDeliveryQueue:
             claimed = [_record(row) for row in rows]
         return sorted(claimed, key=lambda d: (d.next_attempt_at, d.id))
 
-    async def record(self, delivery: QueuedDelivery, attempt: AttemptResult, now: datetime) -> bool:
-        owned = and_(Delivery.id == delivery.id, Delivery.leased_until == delivery.leased_until)
-        owner = (Delivery.customer_id, Delivery.domain_id)  # copied into the log entry
+    async def record(self, attempts: Sequence[Attempt], now: datetime) -> RecordedAttempts:
+        # One transaction for a whole group of attempts: the commit (a sync of the
+        # database's log) is what costs, not the few statements in it.
+        owners: Owners = {}
         async with self._sessions.begin() as session:
-            if isinstance(attempt, Deferred):
-                changed = await session.execute(
-                    update(Delivery)
-                    .where(owned)
-                    .values(
-                        attempts=Delivery.attempts + 1,
-                        next_attempt_at=utc(attempt.retry_at),
-                        leased_until=None,
-                        last_reply=attempt.reply,
-                    )
-                    .returning(*owner)
-                    .execution_options(synchronize_session=False)
-                )
-            else:
-                changed = await session.execute(
-                    delete(Delivery)
-                    .where(owned)
-                    .returning(*owner)
-                    .execution_options(synchronize_session=False)
-                )
-            row = changed.one_or_none()
-            if row is None:
-                return False
-            entry = _log_entry(delivery, _status(attempt), attempt.reply, now)
-            entry.customer_id, entry.domain_id = row
-            session.add(entry)
-        return True
+            for attempt in attempts:
+                if isinstance(attempt.result, Deferred):
+                    owners.update(await _defer(session, attempt.delivery, attempt.result))
+            for lease, ids in _final_by_lease(attempts).items():
+                owners.update(await _remove(session, lease, ids))
+            entries = [
+                _log_values(attempt, now, owners[attempt.delivery.id])
+                for attempt in attempts
+                if attempt.delivery.id in owners
+            ]
+            if entries:
+                await session.execute(insert(DeliveryLogEntry), entries)
+            finished = await _finished(session, {a.delivery.message_id for a in attempts})
+        return RecordedAttempts([a.delivery.id in owners for a in attempts], finished)
 
     async def pending(self, message_id: str) -> int:
         async with self._sessions() as session:
@@ -280,6 +271,75 @@ class SqlDeliveryQueue:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), seconds)
         self._work.clear()
+
+
+# Rows recorded: delivery id → (customer id, domain id), copied into their log entries.
+Owners = dict[int, tuple[int | None, int | None]]
+
+
+def _owned(delivery: QueuedDelivery) -> ColumnElement[bool]:
+    """Still leased as this worker claimed it: a row taken over by another is not ours."""
+    return and_(Delivery.id == delivery.id, Delivery.leased_until == delivery.leased_until)
+
+
+async def _defer(session: AsyncSession, delivery: QueuedDelivery, attempt: Deferred) -> Owners:
+    changed = await session.execute(
+        update(Delivery)
+        .where(_owned(delivery))
+        .values(
+            attempts=Delivery.attempts + 1,
+            next_attempt_at=utc(attempt.retry_at),
+            leased_until=None,
+            last_reply=attempt.reply,
+        )
+        .returning(Delivery.id, Delivery.customer_id, Delivery.domain_id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row_id: (customer, domain) for row_id, customer, domain in changed}
+
+
+def _final_by_lease(attempts: Sequence[Attempt]) -> dict[datetime | None, list[int]]:
+    """Rows whose outcome is final, by lease: a claim leases all its rows alike."""
+    by_lease: dict[datetime | None, list[int]] = {}
+    for attempt in attempts:
+        if not isinstance(attempt.result, Deferred):
+            by_lease.setdefault(attempt.delivery.leased_until, []).append(attempt.delivery.id)
+    return by_lease
+
+
+async def _remove(session: AsyncSession, lease: datetime | None, ids: Sequence[int]) -> Owners:
+    removed = await session.execute(
+        delete(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.leased_until == lease)
+        .returning(Delivery.id, Delivery.customer_id, Delivery.domain_id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row_id: (customer, domain) for row_id, customer, domain in removed}
+
+
+async def _finished(session: AsyncSession, message_ids: set[str]) -> frozenset[str]:
+    left = await session.scalars(
+        select(Delivery.message_id).where(Delivery.message_id.in_(message_ids)).distinct()
+    )
+    return frozenset(message_ids.difference(left))
+
+
+def _log_values(
+    attempt: Attempt, now: datetime, owner: tuple[int | None, int | None]
+) -> dict[str, object]:
+    """A `delivery_log` row for a bulk INSERT; the owner is the one the row had."""
+    delivery = attempt.delivery
+    return {
+        "at": utc(now),
+        "customer_id": owner[0],
+        "domain_id": owner[1],
+        "delivery_id": delivery.id,
+        "message_id": delivery.message_id,
+        "sender": delivery.sender,
+        "recipient": delivery.recipient,
+        "status": _status(attempt.result),
+        "remote_reply": attempt.result.reply,
+    }
 
 
 def _status(attempt: AttemptResult) -> str:
