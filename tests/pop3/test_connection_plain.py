@@ -18,6 +18,7 @@ import pytest
 from mailhost.model.logins import Authenticated, AuthOutcome, BadCredentials, ClientInfo
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import LoginRecord, MailboxRef
+from mailhost.pop3.connection import REPORT_EVERY
 from mailhost.pop3.listeners import Pop3Dependencies, start_pop3_server
 from mailhost.storage.maildir import CHUNK, MaildirStore
 
@@ -146,10 +147,50 @@ async def test_poplib_session_lists_retrieves_and_deletes_on_quit(pop3: Server) 
     ]
     assert await pop3.store.list(MAILBOX) == [second, third]
     wire = b"Subject: lf\r\n\r\nfirst\r\n..dot line\r\n...two dots\r\n..\r\nno final newline\r\n"
-    status = b"+OK %d octets\r\n" % second.size
-    assert pop3.retrieved[0] == len(status) + len(wire) + len(b".\r\n")
-    assert len(pop3.retrieved) == 3 and pop3.retrieved[2] > len(BIG_MESSAGE)
+    retr_2 = len(b"+OK %d octets\r\n" % second.size) + len(wire) + len(b".\r\n")
+    top_1 = len(b"+OK top of message follows\r\nSubject: one\r\nX: y\r\n\r\nbody 1\r\n.\r\n")
+    dotted = BIG_MESSAGE.count(b"\n.")  # each such line goes out with one more "."
+    retr_3 = len(b"+OK %d octets\r\n" % third.size) + len(BIG_MESSAGE) + dotted + 3
+    # Every octet of the three responses, reported once, before QUIT was answered.
+    assert pop3.retrieved == [retr_2 + top_1 + retr_3]
     assert pop3.authenticator.clients == [ClientInfo("127.0.0.1", "pop3")]
+
+
+async def test_a_long_session_reports_retrievals_as_it_goes(pop3: Server) -> None:
+    big = await pop3.store.deliver(MAILBOX, BIG_MESSAGE)
+    rounds = REPORT_EVERY // big.size + 1  # enough to pass REPORT_EVERY once
+
+    def session() -> tuple[list[int], list[int]]:
+        pop = pop3.login()
+        for _ in range(rounds):
+            pop.retr(1)
+        pop.noop()  # the last RETR's report, if any, came before this reply
+        before_quit = list(pop3.retrieved)
+        pop.retr(1)
+        pop.quit()
+        return before_quit, list(pop3.retrieved)
+
+    before_quit, after = await _in_thread(session)
+    assert len(before_quit) == 1 and before_quit[0] >= REPORT_EVERY
+    assert len(after) == 2 and after[1] < REPORT_EVERY
+
+
+async def test_a_dropped_session_still_reports_what_it_retrieved(pop3: Server) -> None:
+    message = b"Subject: counted\r\n\r\nbody\r\n"
+    await pop3.store.deliver(MAILBOX, message)
+
+    def session() -> None:
+        pop = pop3.login()
+        pop.retr(1)
+        pop.close()  # no QUIT
+
+    await _in_thread(session)
+    await _released(pop3.store)
+    for _ in range(200):  # reported after the session let go of the mailbox
+        if pop3.retrieved:
+            break
+        await asyncio.sleep(0.02)
+    assert pop3.retrieved == [len(b"+OK %d octets\r\n%b.\r\n" % (len(message), message))]
 
 
 async def test_dropped_connection_deletes_nothing(pop3: Server) -> None:

@@ -180,3 +180,22 @@ def test_top_of_any_chunking_matches_top_of_the_whole_message(
     body: bytes, cuts: list[int], lines: int
 ) -> None:
     assert _unstuff(_stuff(_split(body, cuts), lines)) == _top(body, lines)
+
+
+# Listing lines as the machine makes them: no CR or LF inside, dots anywhere.
+_listing_lines = st.lists(
+    st.lists(st.sampled_from([b".", b"..", b"1", b" ", b"x"]) | st.binary(max_size=4), max_size=6)
+    .map(b"".join)
+    .map(lambda line: line.replace(b"\r", b"").replace(b"\n", b"")),
+    max_size=12,
+)
+
+
+@given(_listing_lines)
+def test_multiline_follows_the_rfc_rule_line_by_line(lines: list[bytes]) -> None:
+    # RFC 1939 §3: each line ends in CRLF, a line starting with "." gets another one,
+    # and "." CRLF ends the response.
+    expected = b"".join(
+        (b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines
+    )
+    assert multiline(ok(), lines) == b"+OK\r\n" + expected + b".\r\n"

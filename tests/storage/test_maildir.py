@@ -338,3 +338,16 @@ async def test_read_cancelled_mid_chunk_still_closes_its_file(store: MaildirStor
             break
         await asyncio.sleep(0.01)
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK])
+async def test_messages_are_read_in_full_chunks_up_to_their_end(
+    store: MaildirStore, size: int
+) -> None:
+    message = bytes(range(256)) * (size // 256) + b"m" * (size % 256)
+    stored = await store.deliver(BOB, message)
+    chunks = await chunks_of(store, BOB, stored.uid)
+    assert b"".join(chunks) == message
+    # Every chunk but the last is a full one, and none is empty.
+    assert [len(chunk) for chunk in chunks[:-1]] == [CHUNK] * (len(chunks) - 1)
+    assert all(chunks)

@@ -22,6 +22,7 @@ from mailhost.pop3.machine import (
     Close,
     Commit,
     OpenMailbox,
+    Phase,
     Pop3Machine,
     Send,
     StartTls,
@@ -34,6 +35,14 @@ from mailhost.pop3.responses import DotStuffer
 MAX_LINE = 2048
 TLS_HANDSHAKE_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 5.0
+# A retrieval response goes out in writes of at least this much (the whole response,
+# for most mail): each write is a TLS record and a send(2).
+WRITE_AT_LEAST = 32 * 1024
+# Retrieved bytes are reported (on_retrieved, a database write) once per session, at
+# QUIT or when it ends otherwise, and whenever this much has gone out since the last
+# report: one write per session rather than one per RETR, and a long session is not
+# counted late.
+REPORT_EVERY = 1024 * 1024
 
 RetrievalHook = Callable[[LoginRecord, int], Awaitable[None]]
 ExpungeHook = Callable[[int, int], Awaitable[None]]  # (mailbox id, bytes freed)
@@ -87,6 +96,7 @@ class Pop3Connection:
         self._peer = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         self._session = AsyncExitStack()  # holds store.exclusive(mailbox) while logged in
         self._closing = False
+        self._unreported = 0  # bytes retrieved and not yet passed to on_retrieved
 
     async def run(self) -> None:
         try:
@@ -108,6 +118,7 @@ class Pop3Connection:
                 await self._session.aclose()
             finally:
                 await self._close_writer()
+                await self._report_retrieved()
 
     def _receive(self, line: bytes) -> list[Action]:
         try:
@@ -119,6 +130,10 @@ class Pop3Connection:
         queue = deque(actions)
         while queue and not self._closing:
             action = queue.popleft()
+            if self._unreported and self._machine.phase is Phase.UPDATE:
+                # Before the last reply: once a client has seen QUIT answered, its
+                # retrievals are counted.
+                await self._report_retrieved()
             try:
                 queue.extend(await self._do(action))
             except (_PeerGone, asyncio.CancelledError):
@@ -184,33 +199,34 @@ class Pop3Connection:
         self, action: Stream, chunk: bytes | None, chunks: AsyncIterator[bytes]
     ) -> None:
         stuffer = DotStuffer(action.top_lines)
-        sent = 0
+        pending = action.status  # sent with the first part of the message
         try:
-            await self._send(action.status)
-            sent += len(action.status)
             while chunk is not None and not stuffer.complete:
-                output = stuffer.feed(chunk)
-                await self._send(output)
-                sent += len(output)
+                pending += stuffer.feed(chunk)
+                if len(pending) >= WRITE_AT_LEAST:
+                    await self._send(pending)
+                    self._unreported += len(pending)
+                    pending = b""
                 chunk = await self._bounded(anext(chunks, None))
-            output = stuffer.finish()
-            await self._send(output)
-            sent += len(output)
+            pending += stuffer.finish()
+            await self._send(pending)
+            self._unreported += len(pending)
         except (_PeerGone, asyncio.CancelledError):
             raise
         except Exception:
-            # The +OK is out: an -ERR now would be read as message text, so hang up.
+            # The +OK may be out: an -ERR now would be read as message text, so hang up.
             self._incident("stream")
             self._closing = True
-        finally:
-            await self._account(sent)
+        if self._unreported >= REPORT_EVERY:
+            await self._report_retrieved()
 
-    async def _account(self, sent: int) -> None:
+    async def _report_retrieved(self) -> None:
+        nbytes, self._unreported = self._unreported, 0
         hook, login = self._deps.on_retrieved, self._machine.login
-        if hook is None or login is None or sent == 0:
+        if hook is None or login is None or nbytes == 0:
             return
         try:
-            await hook(login, sent)
+            await self._bounded(hook(login, nbytes))
         except Exception:
             self._incident("transfer accounting")
 
@@ -258,6 +274,10 @@ class Pop3Connection:
             return
         try:
             self._writer.write(data)
+            if self._writer.transport.get_write_buffer_size() == 0:
+                # All of it went to the kernel: nothing to wait for, so no timer to set.
+                # A peer that is gone shows at the next read (or a write that backs up).
+                return
             # A client that stops reading is idle too.
             async with asyncio.timeout(self._deps.idle_timeout):
                 await self._writer.drain()

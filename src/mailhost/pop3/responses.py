@@ -98,7 +98,9 @@ NOT_REMOVED = Row(
 def multiline(status: bytes, lines: Iterable[bytes]) -> bytes:
     """A complete multi-line response: status line, dot-stuffed lines, terminator."""
     stuffer = DotStuffer()
-    body = b"".join(stuffer.feed(line + CRLF) for line in lines)
+    # One feed for the whole listing: the stuffer's output does not depend on chunking.
+    listed = list(lines)
+    body = stuffer.feed(CRLF.join(listed) + CRLF) if listed else b""
     return status + body + stuffer.finish()
 
 

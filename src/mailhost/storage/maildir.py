@@ -48,7 +48,7 @@ class MessageGone(LookupError):
 @dataclass(frozen=True, slots=True)
 class _Entry:
     uid: MessageUid
-    path: Path
+    path: str  # a str, not a Path: listing a large Maildir makes one per message
     size: int
 
 
@@ -91,10 +91,15 @@ class MaildirStore:
         `aclose()` it and close the file now rather than at garbage collection.
         """
         maildir = self.maildir_path(mailbox)
-        source = await _in_thread(lambda: _open_message(maildir, uid), _MessageFile.close)
+        # Opened and first read in one thread hop: a message of up to CHUNK bytes (most
+        # mail) costs one hop, not three (open, read, read to see the end).
+        source, chunk = await _in_thread(partial(_open_and_read, maildir, uid), _close_opened)
         try:
-            while chunk := await asyncio.to_thread(source.read, CHUNK):
+            while chunk:
                 yield chunk
+                if source.ended:
+                    break
+                chunk = await asyncio.to_thread(source.read, CHUNK)
         finally:
             source.close()
 
@@ -113,8 +118,8 @@ class MaildirStore:
     async def exclusive(self, mailbox: MailboxRef) -> AsyncIterator[None]:
         """Hold the mailbox across processes; raises MailboxInUse at once if held."""
         maildir = self.maildir_path(mailbox)
-        await asyncio.to_thread(ensure_maildir, maildir)
-        lock = await locks.acquire(maildir / LOCK_NAME, str(mailbox.address))
+        prepare = partial(ensure_maildir, maildir)
+        lock = await locks.acquire(maildir / LOCK_NAME, str(mailbox.address), prepare)
         try:
             yield
         finally:
@@ -156,19 +161,34 @@ class _MessageFile:
         self._guard = threading.Lock()
         self._reading = False
         self._closed = False
+        self.ended = False  # a read met the end of the file
 
     def read(self, size: int) -> bytes:
+        """`size` bytes, or fewer at the end of the file (and then `ended` is set)."""
         with self._guard:
             if self._closed:
                 return b""
             self._reading = True
         try:
-            return os.read(self._fd, size)
+            return self._read_full(size)
         finally:
             with self._guard:
                 self._reading = False
                 if self._closed:
                     os.close(self._fd)
+
+    def _read_full(self, size: int) -> bytes:
+        # os.read may return less than asked before the end; only b"" says the end.
+        parts: list[bytes] = []
+        wanted = size
+        while wanted > 0:
+            part = os.read(self._fd, wanted)
+            if not part:
+                self.ended = True
+                break
+            parts.append(part)
+            wanted -= len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
         with self._guard:
@@ -205,12 +225,12 @@ def _is_uid(uid: str) -> bool:
     return bool(uid) and not uid.startswith(".") and not any(c in uid for c in "/:\0")
 
 
-def _size(uid: str, path: Path) -> int | None:
+def _size(uid: str, path: str) -> int | None:
     field = _SIZE_FIELD.search(uid)
     if field is not None:
         return int(field.group(1))
     try:
-        return path.stat().st_size
+        return os.stat(path).st_size
     except FileNotFoundError:
         return None
 
@@ -225,9 +245,9 @@ def _scan(maildir: Path) -> dict[MessageUid, _Entry]:
                     uid = item.name.split(_INFO, 1)[0]
                     if item.name.startswith(".") or uid in found or not item.is_file():
                         continue  # a uid seen twice is mid-move from new/ to cur/
-                    size = _size(uid, Path(item.path))
+                    size = _size(uid, item.path)
                     if size is not None:
-                        found[uid] = _Entry(uid, Path(item.path), size)
+                        found[uid] = _Entry(uid, item.path, size)
         except FileNotFoundError:
             continue
     return found
@@ -245,13 +265,15 @@ def _listing(maildir: Path) -> list[_Entry]:
     return sorted(_scan(maildir).values(), key=_arrival)
 
 
-def _candidates(maildir: Path, uid: str) -> Iterator[Path]:
-    yield maildir / "new" / uid
-    yield maildir / "cur" / uid
+def _candidates(maildir: Path, uid: str) -> Iterator[str]:
+    # Where mailhost leaves it first (it never moves mail to cur/), then where another
+    # Maildir client may have moved it, then the same with flags in the name.
+    yield os.path.join(maildir, "new", uid)
+    yield os.path.join(maildir, "cur", uid)
     for sub in ("cur", "new"):
         try:
             with os.scandir(maildir / sub) as names:
-                yield from (Path(i.path) for i in names if i.name.startswith(uid + _INFO))
+                yield from (i.path for i in names if i.name.startswith(uid + _INFO))
         except FileNotFoundError:
             continue
 
@@ -266,22 +288,35 @@ def _open_message(maildir: Path, uid: str) -> _MessageFile:
     raise MessageGone(f"message {uid!r} is not in {maildir}")
 
 
+def _open_and_read(maildir: Path, uid: str) -> tuple[_MessageFile, bytes]:
+    source = _open_message(maildir, uid)
+    try:
+        return source, source.read(CHUNK)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _close_opened(opened: tuple[_MessageFile, bytes]) -> None:
+    opened[0].close()
+
+
 def _remove(maildir: Path, uids: frozenset[MessageUid]) -> int:
     present = _scan(maildir)
     freed = 0
-    touched: set[Path] = set()
+    touched: set[str] = set()
     for uid in uids:
         entry = present.get(uid)
         if entry is None:
             continue
         try:
-            entry.path.unlink()
+            os.unlink(entry.path)
         except FileNotFoundError:
             continue  # deleted meanwhile by another session: it freed the bytes
         freed += entry.size
-        touched.add(entry.path.parent)
+        touched.add(os.path.dirname(entry.path))
     for directory in touched:
-        fsync_dir(directory)  # or a crash could bring the deleted mail back
+        fsync_dir(Path(directory))  # or a crash could bring the deleted mail back
     return freed
 
 

@@ -14,8 +14,23 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -50,6 +65,56 @@ def _subject_column(kind: str) -> str | None:
     return SUBJECT_COLUMNS.get(kind)
 
 
+# The statements every login runs, built once with bound parameters: building them
+# (aliases, EXISTS, subqueries) and their cache keys anew took most of a cached
+# login's time in SQLAlchemy (docs/performance.md, POP3 retrieval).
+def _failures_from_statement() -> Select[int, datetime | None]:
+    recent = (
+        select(LoginAttempt.at)
+        .where(LoginAttempt.client == bindparam("client"), LoginAttempt.at >= bindparam("since"))
+        .where(_standing())
+        .order_by(LoginAttempt.at.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .subquery()
+    )
+    return select(func.count(), func.max(recent.c.at))
+
+
+def _latest_statement() -> Select[*tuple[object, ...]]:
+    subjects = [getattr(LoginAttempt, name) for name in SUBJECT_COLUMNS.values()]
+    return (
+        select(
+            LoginAttempt.id,
+            LoginAttempt.success,
+            LoginAttempt.service,
+            LoginAttempt.app_password_name,
+            *subjects,
+        )
+        .where(
+            LoginAttempt.kind == bindparam("kind"),
+            LoginAttempt.account == bindparam("account"),
+            LoginAttempt.client == bindparam("client"),
+        )
+        .order_by(LoginAttempt.id.desc())
+        .limit(1)
+    )
+
+
+def _touch_statement() -> Update:
+    # On the table, not the class: no ORM synchronisation of loaded rows is needed.
+    table = cast(Table, LoginAttempt.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("line"))
+        .values(at=bindparam("at"), detail=bindparam("detail"))
+    )
+
+
+_FAILURES_FROM = _failures_from_statement()
+_LATEST = _latest_statement()
+_TOUCH = _touch_statement()
+
+
 class SqlLoginAttempts:
     """The LoginAttempts of mailhost."""
 
@@ -58,16 +123,9 @@ class SqlLoginAttempts:
         self._notices = asyncio.Event()
 
     async def failures_from(self, client: str, since: datetime, limit: int) -> FailureRun:
-        recent = (
-            select(LoginAttempt.at)
-            .where(LoginAttempt.client == client[:_MAX_CLIENT], LoginAttempt.at >= since)
-            .where(_standing())
-            .order_by(LoginAttempt.at.desc())
-            .limit(limit)
-            .subquery()
-        )
+        values = {"client": client[:_MAX_CLIENT], "since": since, "limit": limit}
         async with self._sessions() as session:
-            row = (await session.execute(select(func.count(), func.max(recent.c.at)))).one()
+            row = (await session.execute(_FAILURES_FROM, values)).one()
         count, latest = row
         return FailureRun(int(count or 0), None if latest is None else _aware(latest))
 
@@ -127,29 +185,18 @@ class SqlLoginAttempts:
     ) -> bool:
         """A success like the client's previous attempt on the account moves that line's
         time forward instead of adding one; True if it did."""
-        latest = await session.scalar(
-            select(LoginAttempt)
-            .where(
-                LoginAttempt.kind == attempt.kind,
-                LoginAttempt.account == account,
-                LoginAttempt.client == client,
-            )
-            .order_by(LoginAttempt.id.desc())
-            .limit(1)
-        )
+        values = {"kind": attempt.kind, "account": account, "client": client}
+        latest = (await session.execute(_LATEST, values)).first()
         if (
             latest is None
             or not latest.success
             or latest.service != attempt.client.service[:16]
             or latest.app_password_name != _bounded(attempt.app_password)
-            or any(getattr(latest, name) != value for name, value in subject.items())
+            or any(latest._mapping[name] != value for name, value in subject.items())
         ):
             return False
-        await session.execute(
-            update(LoginAttempt)
-            .where(LoginAttempt.id == latest.id)
-            .values(at=attempt.at, detail=attempt.detail[:_MAX_TEXT])
-        )
+        touch = {"line": latest.id, "at": attempt.at, "detail": attempt.detail[:_MAX_TEXT]}
+        await session.execute(_TOUCH, touch)
         return True
 
     async def history(self, kind: str, subject_id: int, limit: int) -> Sequence[AttemptRecord]:
