@@ -28,16 +28,22 @@ class GroupCommit(Generic[ItemT, ResultT]):
         self._flusher: asyncio.Task[None] | None = None
 
     async def submit(self, item: ItemT) -> ResultT:
-        """The item's result once its batch is committed; raises the item's failure.
+        """The item's result once its batch is committed; raises the item's failure."""
+        return await self.enqueue(item)
 
-        A caller cancelled while waiting does not take its item back: the batch
-        may already be on disk, as a sender gone after DATA may get its message.
+    def enqueue(self, item: ItemT) -> asyncio.Future[ResultT]:
+        """`submit` without a coroutine of its own: the future of the item's result, for
+        callers that start the commit and await it later (no task needed to run it).
+
+        The future is the caller's alone: cancelling it does not take the item back
+        (the batch may already be on disk, as a sender gone after DATA may still get
+        its message) and touches no other caller.
         """
         done: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
         self._pending.append((item, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
-        return await asyncio.shield(done)
+        return done
 
     async def _flush_all(self) -> None:
         while self._pending:

@@ -79,7 +79,7 @@ class DeliveryService:
         # The copy and its usage are written at the same time, not one after the
         # other: the sender waits for the slower of the two, not for both in turn.
         size = len(message)
-        counted = asyncio.ensure_future(self._count(mailbox, stored=size, transferred=size))
+        counted = self._count(mailbox, stored=size, transferred=size)
         try:
             stored = await self._store.deliver(mailbox.ref, message)
         except BaseException:
@@ -90,8 +90,10 @@ class DeliveryService:
         event(log, "stored", to=mailbox.address, size=size, uid=stored.uid, level=logging.DEBUG)
         return stored.uid
 
-    async def _count(self, mailbox: MailboxRecord, *, stored: int, transferred: int) -> None:
-        await self._ledger.record(
+    def _count(
+        self, mailbox: MailboxRecord, *, stored: int, transferred: int
+    ) -> asyncio.Future[None]:
+        return self._ledger.record(
             customer_id=mailbox.customer_id,
             mailbox_id=mailbox.id,
             stored=stored,

@@ -10,6 +10,7 @@ commit that holds its change.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,11 +33,12 @@ class UsageLedger:
         self._month = month
         self._group: GroupCommit[_Change, None] = GroupCommit(self._commit)
 
-    async def record(
+    def record(
         self, *, customer_id: int, mailbox_id: int | None, stored: int, transferred: int
-    ) -> None:
-        """Returns once the change is committed; raises what the commit raised."""
-        await self._group.submit(_Change(mailbox_id, customer_id, stored, transferred))
+    ) -> asyncio.Future[None]:
+        """Done once the change is committed; raises what the commit raised. The change
+        is queued at the call, so the caller may store its copy meanwhile."""
+        return self._group.enqueue(_Change(mailbox_id, customer_id, stored, transferred))
 
     async def _commit(self, batch: Sequence[_Change]) -> list[None]:
         stored: defaultdict[int, int] = defaultdict(int)

@@ -8,6 +8,7 @@ replies itself, without enhanced codes; `translate` rewrites those through the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,19 @@ class Reply:
     rfc: str
 
     def render(self, **fields: str) -> str:
+        if not fields:  # 250 Ok to MAIL and RCPT: the same line every message
+            return _rendered(self)
+        return self._line(fields)
+
+    def _line(self, fields: dict[str, str]) -> str:
         # A field the caller does not supply renders empty: a reply must never fail to render.
         line = f"{self.code} {self.status} {self.text.format_map(_Fields(fields))}"
         return _UNSAFE.sub("?", line)[:MAX_REPLY_LINE]
+
+
+@functools.lru_cache(maxsize=512)
+def _rendered(reply: Reply) -> str:
+    return reply._line({})
 
 
 # Transaction replies the MX handler writes.

@@ -60,8 +60,8 @@ class MaildirWriter:
         request_id = next(self._ids) & 0xFFFFFFFF
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         agent.waiting[request_id] = done
-        agent.writer.write(request_header(request_id, maildir, name, len(message)))
-        agent.writer.write(message)
+        # One write, so one send: two writes on an idle socket are two system calls.
+        agent.writer.writelines((request_header(request_id, maildir, name, len(message)), message))
         try:
             await agent.writer.drain()
         except ConnectionError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Executable, select
+from sqlalchemy import Insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,7 @@ from mailhost.storage.database.tables import AuditEntry, MonthlyUsage
 
 
 @functools.lru_cache(maxsize=2)
-def transfer_growth(dialect: str) -> Executable:
+def transfer_growth(dialect: str) -> Insert:
     """One upsert: the month's first byte creates the row, later ones add to it, and
     concurrent writers never lose an increment. Parameters: customer_id, month, transfer_bytes."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
