@@ -55,10 +55,11 @@ async def test_ids_are_unique_and_listed_oldest_first(spool: SpoolDirectory) -> 
     assert stamps == sorted(stamps)
 
 
-async def test_remove_deletes_and_is_idempotent(spool: SpoolDirectory) -> None:
+@pytest.mark.parametrize("durable", [True, False])
+async def test_remove_deletes_and_is_idempotent(spool: SpoolDirectory, durable: bool) -> None:
     ref = await spool.write(b"bye")
-    await spool.remove(ref.message_id)
-    await spool.remove(ref.message_id)  # the second of two finishing workers
+    await spool.remove(ref.message_id, durable=durable)
+    await spool.remove(ref.message_id, durable=durable)  # the second of two finishing workers
     assert await spool.ids() == []
     with pytest.raises(SpoolError, match="no spooled message"):
         await spool.read(ref.message_id)

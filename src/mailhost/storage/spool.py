@@ -54,9 +54,13 @@ class SpoolDirectory:
         except FileNotFoundError:
             raise SpoolError(f"no spooled message {message_id}") from None
 
-    async def remove(self, message_id: str) -> None:
-        """Idempotent: two workers finishing the last recipients may both call it."""
-        await asyncio.to_thread(_unlink, self.path_of(message_id))
+    async def remove(self, message_id: str, *, durable: bool = True) -> None:
+        """Idempotent: two workers finishing the last recipients may both call it.
+
+        `durable=False` leaves out the directory's fsync: for a body no row refers to any
+        more, whose return after a crash the sweeper's orphan pass undoes.
+        """
+        await asyncio.to_thread(_unlink, self.path_of(message_id), durable)
 
     async def ids(self) -> list[str]:
         """Every durable body, oldest first (for sweeps and the operator)."""
@@ -98,12 +102,13 @@ def _ensure_dir(directory: Path) -> None:
     fsync_dir(directory.parent)
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: Path, durable: bool) -> None:
     try:
         path.unlink()
     except FileNotFoundError:
         return
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def _listing(directory: Path) -> list[str]:
