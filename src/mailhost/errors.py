@@ -7,6 +7,7 @@ MailhostError                      code
 │   ├── InvalidSize                invalid_size
 │   ├── WeakPassword               weak_password
 │   ├── BodyTooLarge               body_too_large
+│   ├── AliasLoop                  alias_loop
 │   └── InvalidSrsAddress          invalid_srs_address
 │       ├── MalformedSrsAddress    srs_malformed
 │       ├── ForgedSrsAddress       srs_forged
@@ -15,6 +16,7 @@ MailhostError                      code
 ├── AlreadyExists                  already_exists (and *_exists below)
 │   └── SmtpAccountExists          smtp_account_exists
 ├── LimitReached                   plan_limit_reached
+│   └── ForwardLimitReached        forward_limit_reached
 ├── OwnershipNotProven             ownership_not_proven
 ├── NotPermitted                   not_permitted
 ├── ConfigError                    config_error
@@ -59,6 +61,12 @@ class BodyTooLarge(InvalidInput):
     """An HTTP request body over `[web] max_body_size`."""
 
     code = "body_too_large"
+
+
+class AliasLoop(InvalidInput):
+    """An alias whose targets lead back to itself, or further than aliases may chain."""
+
+    code = "alias_loop"
 
 
 class InvalidSrsAddress(InvalidInput):
@@ -114,6 +122,10 @@ class NoSmtpAccount(NotFound):
     code = "smtp_account_not_found"
 
 
+class UnknownAlias(NotFound):
+    code = "alias_not_found"
+
+
 class AlreadyExists(MailhostError):
     code = "already_exists"
 
@@ -142,6 +154,12 @@ class SmtpAccountExists(AlreadyExists):
     code = "smtp_account_exists"
 
 
+class AliasExists(AlreadyExists):
+    """An alias where a user is to be added: one address, one of the two."""
+
+    code = "alias_exists"
+
+
 class InUse(MailhostError):
     """The object is still referenced (a plan with customers, say)."""
 
@@ -150,6 +168,13 @@ class InUse(MailhostError):
 
 class LimitReached(MailhostError):
     code = "plan_limit_reached"
+
+
+class ForwardLimitReached(LimitReached):
+    """A domain's aliases already send to `[delivery] max_external_forwards_per_domain`
+    addresses elsewhere: not a plan's limit, the server's guard against an open relay."""
+
+    code = "forward_limit_reached"
 
 
 class OwnershipNotProven(MailhostError):

@@ -24,9 +24,12 @@ from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.plans import PlanLimits
 from mailhost.model.quantities import ByteSize
 from mailhost.model.records import (
+    AliasRecord,
+    AliasTarget,
     AppPasswordRecord,
     AppPasswordSecret,
     AuditRecord,
+    CatchAllRecord,
     CustomerRecord,
     DomainRecord,
     LoginRecord,
@@ -166,6 +169,22 @@ class PostmasterRepository(Protocol):
     ) -> None: ...
 
 
+class AliasRepository(Protocol):
+    """Aliases and catch-alls (storage/database/aliases.py)."""
+
+    async def of_address(self, address: EmailAddress) -> AliasRecord | None: ...
+    async def of_domain(self, domain_id: int) -> Sequence[AliasRecord]: ...
+    async def targets_of(
+        self, addresses: Collection[EmailAddress], customer_id: int
+    ) -> Mapping[EmailAddress, tuple[AliasTarget, ...]]: ...
+    async def add(
+        self, domain_id: int, local_part: str, targets: Sequence[AliasTarget]
+    ) -> None: ...
+    async def remove(self, alias_id: int, targets: Collection[EmailAddress] | None) -> None: ...
+    async def catch_all(self, name: DomainName) -> CatchAllRecord | None: ...
+    async def set_catch_all(self, domain_id: int, user_id: int | None) -> None: ...
+
+
 class FacilityRepository(Protocol):
     """POP3 mailboxes and SMTP accounts (storage/database/facilities.py)."""
 
@@ -302,6 +321,8 @@ class UnitOfWork(Protocol):
     def two_factor(self) -> TwoFactorRepository: ...
     @property
     def app_passwords(self) -> AppPasswordRepository: ...
+    @property
+    def aliases(self) -> AliasRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -20,12 +20,14 @@ import dns.asyncresolver
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailhost.model.records import LoginRecord
+from mailhost.model.srs import SrsCodec
 from mailhost.outbound.dkim import DkimKeyring
 from mailhost.outbound.routing import Router
 from mailhost.outbound.transport import SmtpTransport
 from mailhost.outbound.worker import DeliveryWorker, WorkerConfig
 from mailhost.pop3.listeners import Pop3Dependencies, start_pop3_server
 from mailhost.services.accounts import AccountService
+from mailhost.services.aliases import AliasService
 from mailhost.services.authentication import AuthenticationService
 from mailhost.services.delivery import DeliveryService
 from mailhost.services.dns_records import ServicePorts
@@ -57,6 +59,7 @@ from mailhost.storage.database.unit_of_work import SqlLoginDirectory, SqlUnitsOf
 from mailhost.storage.database.usage_counters import SqlUsageCounters
 from mailhost.storage.maildir import MaildirStore
 from mailhost.storage.spool import SpoolDirectory
+from mailhost.storage.srs_secret import load_or_create_srs_secret
 from mailhost.storage.sweeper import FileSweeper
 from mailhost.tls.authority import CertificateAuthority
 from mailhost.tls.contexts import CertificateStore
@@ -81,6 +84,7 @@ class Services:
     mail_queue: MailQueueService
     mailbox_usage: MailboxUsageService
     postmaster: PostmasterService
+    aliases: AliasService
 
 
 class ListeningServer(Protocol):
@@ -130,8 +134,15 @@ class Runtime:
             issuer,
         )
         self.dns = DnsChecker.from_settings(settings.dns)  # ownership proofs and the DNS page
+        delivery = settings.delivery
+        srs = SrsCodec(
+            load_or_create_srs_secret(delivery.srs_secret_file), delivery.srs_max_age_days
+        )
         inbound = InboundPolicy(
-            self.units, cache_seconds=RECIPIENT_CACHE_SECONDS, hostname=settings.server.hostname
+            self.units,
+            cache_seconds=RECIPIENT_CACHE_SECONDS,
+            hostname=settings.server.hostname,
+            srs=srs,
         )
         auth = settings.auth
         # Shared by every login path and, through the database, by every node.
@@ -168,6 +179,9 @@ class Runtime:
             mail_queue=MailQueueService(self.queue, self.spool, self.units),
             mailbox_usage=MailboxUsageService(self.units, self.store),
             postmaster=PostmasterService(self.units),
+            aliases=AliasService(
+                self.units, max_external_forwards=delivery.max_external_forwards_per_domain
+            ),
         )
         counters = SqlSubmissionCounters(session_factory(self.engine))
         notices = TransferNotices(

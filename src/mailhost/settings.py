@@ -426,6 +426,14 @@ class DeliverySettings(_Section):
     queue_lifetime_hours: Positive = 120
     retry_base_seconds: Positive = 60
     dkim: Flag = True
+    # Addresses elsewhere that one domain's aliases may send to, in all: forwarding is
+    # the domain's own routing, not an SMTP account's, and must not become an open relay.
+    max_external_forwards_per_domain: Positive = 50
+    # The key of the SRS addresses forwarded mail goes out with (model/srs.py): made by
+    # `init` (or the first start) if missing; every node needs the same file.
+    srs_secret_file: Path
+    # Bounces to an SRS address are taken this many days after the forwarding (1-1000).
+    srs_max_age_days: Positive = 21
 
 
 class DnsSettings(_Section):
@@ -521,6 +529,7 @@ _DERIVED: dict[tuple[str, str], Callable[[Path], object]] = {
     ("tls", "certs_dir"): lambda data_dir: data_dir / "certs",
     ("tls", "ca_dir"): lambda data_dir: data_dir / "ca",
     ("mail", "maildir_root"): lambda data_dir: data_dir / "mail",
+    ("delivery", "srs_secret_file"): lambda data_dir: data_dir / "srs.key",
 }
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from mailhost.cli import (
     admins,
+    aliases,
     customers,
     domains,
     mailboxes,
@@ -43,6 +44,8 @@ app.add_typer(domains.app, name="domain")
 app.add_typer(users.app, name="user")
 app.add_typer(mailboxes.app, name="mailbox")
 app.add_typer(smtp_accounts.app, name="smtp")
+app.add_typer(aliases.app, name="alias")
+app.add_typer(aliases.catchall_app, name="catchall")
 app.add_typer(admins.app, name="admin")
 app.add_typer(queue.app, name="queue")
 app.add_typer(two_factor.app, name="two-factor")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from mailhost.model.names import EmailAddress
+from mailhost.model.names import DomainName, EmailAddress
 from mailhost.model.records import LoginRecord, MailboxRecord
 
 
@@ -30,6 +30,11 @@ class Reason(StrEnum):
     MAILBOX_FULL = "mailbox_full"
     MAILBOX_WOULD_OVERFLOW = "mailbox_would_overflow"
     MESSAGE_TOO_BIG = "message_too_big"
+    # Aliases and SRS (services/forwarding.py).
+    ALIAS_LOOP = "alias_loop"  # the alias's targets lead back to it, or chain too deep
+    SRS_FORGED = "srs_forged"
+    SRS_EXPIRED = "srs_expired"
+    SRS_MALFORMED = "srs_malformed"
     # Submission (services/submission_policy.py): what the sender's SMTP account allows.
     NO_SMTP_ACCOUNT = "no_smtp_account"
     RELAY_NOT_PERMITTED = "relay_not_permitted"
@@ -78,7 +83,28 @@ class Refuse:
     limit: str = ""
 
 
-Verdict = Accept | Relay | Refuse
+@dataclass(frozen=True, slots=True)
+class Expand:
+    """An alias (or a mailbox's forward): a copy in each hosted mailbox, and a copy
+    relayed to each address elsewhere with the sender rewritten by SRS to `forwarder`
+    (the alias's domain), queued for `owner`, whose transfer it counts toward."""
+
+    mailboxes: tuple[MailboxRecord, ...]
+    forwards: tuple[EmailAddress, ...]
+    forwarder: DomainName
+    owner: Owner
+
+
+@dataclass(slots=True)
+class Forward:
+    """Addresses elsewhere that an alias of `forwarder` sends a message's copy to."""
+
+    forwarder: DomainName
+    owner: Owner
+    addresses: list[EmailAddress]
+
+
+Verdict = Accept | Relay | Expand | Refuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +143,8 @@ class Envelope:
     recipients: list[EmailAddress] = field(default_factory=list)
     mailboxes: list[MailboxRecord] = field(default_factory=list)
     relayed: list[EmailAddress] = field(default_factory=list)
+    # Alias copies relayed elsewhere: spooled apart, each with its SRS sender.
+    forwards: list[Forward] = field(default_factory=list)
     user_id: int | None = None
     customer_id: int | None = None
     domain_id: int | None = None
@@ -137,14 +165,30 @@ class Envelope:
         the envelope's one customer and domain (services/delivery.py)."""
         return not self.relayed or self.owner == owner
 
-    def add(self, recipient: EmailAddress, verdict: Accept | Relay) -> None:
+    def add(self, recipient: EmailAddress, verdict: Accept | Relay | Expand) -> None:
         if recipient in self.recipients:  # named twice, delivered once
             return
         self.recipients.append(recipient)
         if isinstance(verdict, Accept):
             self.mailboxes.append(verdict.mailbox)
             return
+        if isinstance(verdict, Expand):
+            self._expand(verdict)
+            return
         self.relayed.append(verdict.address)
         if verdict.owner is not None:
             self.customer_id = verdict.owner.customer_id
             self.domain_id = verdict.owner.domain_id
+
+    def _expand(self, verdict: Expand) -> None:
+        # Mailboxes named twice get one copy (services/delivery.py); so do forwards.
+        self.mailboxes.extend(verdict.mailboxes)
+        if not verdict.forwards:
+            return
+        for forward in self.forwards:
+            if forward.forwarder == verdict.forwarder and forward.owner == verdict.owner:
+                break
+        else:
+            forward = Forward(verdict.forwarder, verdict.owner, [])
+            self.forwards.append(forward)
+        forward.addresses.extend(a for a in verdict.forwards if a not in forward.addresses)

@@ -212,6 +212,35 @@ class PostmasterRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AliasTarget:
+    """One address an alias sends to; `external` if it was not hosted here when added
+    (those count toward `[delivery] max_external_forwards_per_domain`)."""
+
+    address: EmailAddress
+    external: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    """An address of a hosted domain without a user, and where its mail goes."""
+
+    id: int
+    domain_id: int
+    customer_id: int
+    address: EmailAddress
+    targets: tuple[AliasTarget, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CatchAllRecord:
+    """Where mail for unknown local parts of a domain goes (None: refused, the default)."""
+
+    domain_id: int
+    customer_id: int
+    mailbox: EmailAddress | None
+
+
+@dataclass(frozen=True, slots=True)
 class RemovalSummary:
     """What removing a domain or a customer deletes for good; shown before it is done."""
 

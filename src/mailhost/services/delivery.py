@@ -2,7 +2,10 @@
 
 Both are durable when the call returns, so the SMTP edge may answer 250.
 Relayed recipients are spooled (fsynced) first and queued (committed) second;
-the outbound worker (outbound/worker.py) takes them from there. Each Maildir
+the outbound worker (outbound/worker.py) takes them from there. An alias's
+copies for addresses elsewhere are spooled apart, one entry per forwarding
+domain, with the envelope sender rewritten by SRS (model/srs.py): the queue
+keeps one sender per message. Each Maildir
 copy starts with `Return-Path:` and `Delivered-To:` (RFC 5321 §4.4), the
 trace of its final delivery.
 """
@@ -17,7 +20,7 @@ from datetime import timedelta
 
 from mailhost.interfaces import DeliveryQueue, MailStore, Spool, UsageCounters
 from mailhost.logs import event
-from mailhost.model.envelope import Envelope, Reason, Refuse, Relay
+from mailhost.model.envelope import Envelope, Forward, Reason, Refuse, Relay, new_message_id
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import MailboxRecord
 from mailhost.services.inbound_policy import InboundPolicy
@@ -115,6 +118,8 @@ class DeliveryService:
         durable when it returns, so the edge may answer 250 with `envelope.id`."""
         if envelope.relayed:
             await self._enqueue(envelope, message)
+        for forward in envelope.forwards:
+            await self._forward(envelope, forward, message)
         if envelope.mailboxes:
             await self.deliver_local(envelope.mailboxes, message, sender=envelope.sender)
 
@@ -138,15 +143,51 @@ class DeliveryService:
                 await self.accept(envelope, message)
 
     async def _enqueue(self, envelope: Envelope, message: bytes) -> None:
-        body = await self._spool.write(message, envelope.id)  # fsynced before any row refers to it
+        await self._queued(
+            envelope.id,
+            envelope.sender,
+            envelope.relayed,
+            message,
+            (envelope.customer_id, envelope.domain_id),
+        )
+
+    async def _forward(self, envelope: Envelope, forward: Forward, message: bytes) -> None:
+        """Alias copies for addresses elsewhere, sent as from the alias's domain: their
+        receivers check its SPF, not the original sender's. `<>` stays `<>`."""
+        sender = envelope.sender
+        srs = self._policy.srs
+        if srs is not None:
+            sender = srs.forward(sender, forward.forwarder, utc_now())
+        owner = (forward.owner.customer_id, forward.owner.domain_id)
+        queued = new_message_id()
+        await self._queued(queued, sender, forward.addresses, message, owner)
+        # The copy has a queue id of its own: this line ties it to the message's.
+        event(
+            log,
+            "forwarded",
+            id=envelope.id,
+            queue_id=queued,
+            sender=sender or "<>",
+            to=[str(a) for a in forward.addresses],
+        )
+
+    async def _queued(
+        self,
+        message_id: str,
+        sender: str,
+        recipients: Sequence[EmailAddress],
+        message: bytes,
+        owner: tuple[int | None, int | None],
+    ) -> None:
+        body = await self._spool.write(message, message_id)  # fsynced before any row refers to it
         now = utc_now()
         try:
             await self._queue.enqueue(
-                envelope.sender,
-                [str(recipient) for recipient in envelope.relayed],
+                sender,
+                [str(recipient) for recipient in recipients],
                 body,
-                envelope.customer_id,
-                envelope.domain_id,
+                owner[0],
+                owner[1],
                 now,
                 now + self._lifetime,
             )

@@ -4,7 +4,9 @@ The inbound PolicyEngine (services/policy.py); submission asks it too for
 hosted recipients, so a hosted address is refused the same way on both.
 postmaster@ every hosted domain (RFC 5321 §4.5.1), abuse@ where its owner
 turned it on (RFC 2142), and the server's own postmaster go where their owner
-chose when no mailbox has that name (`route`).
+chose when no mailbox has that name (`route`). An address without a user may be
+an alias or an SRS bounce address, and a local part nothing takes may go to the
+domain's catch-all (services/forwarding.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from mailhost.errors import InvalidAddress
 from mailhost.interfaces import UnitOfWorkFactory
@@ -20,6 +23,9 @@ from mailhost.model.envelope import Accept, Client, Envelope, Owner, Reason, Ref
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import MailboxRecord
 from mailhost.model.roles import Role, role_of
+from mailhost.model.srs import SrsCodec
+from mailhost.services.forwarding import Forwarding
+from mailhost.services.usage import utc_now
 
 MAX_CACHED = 10_000
 # A role address goes where its owner chose when no mailbox of that name takes its mail:
@@ -61,7 +67,9 @@ class InboundPolicy:
     time (their target's mailbox is cached like any other).
 
     `hostname` is the server's own ([server] hostname): postmaster@ it, and the
-    bare `<postmaster>` (model/roles.py), are the server's postmaster.
+    bare `<postmaster>` (model/roles.py), are the server's postmaster. `srs` reverses
+    bounces to the SRS addresses forwarded mail went out with; without it no address
+    is taken for one.
     """
 
     def __init__(
@@ -71,8 +79,12 @@ class InboundPolicy:
         cache_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         hostname: str = "",
+        srs: SrsCodec | None = None,
+        wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._units = units
+        self.srs = srs
+        self._forwarding = Forwarding(units, self.lookup, srs, wall_clock)
         self._hostname = hostname
         self._cache_seconds = cache_seconds
         self._clock = clock
@@ -102,12 +114,29 @@ class InboundPolicy:
         return None  # the MX takes no share of any limit
 
     async def route(self, address: EmailAddress) -> Verdict:
-        """Where mail for `address` goes: its mailbox (`lookup`), or for a role address
-        without one, the mailbox or the address elsewhere its owner chose."""
+        """Where mail for `address` goes: its mailbox (`lookup`); without a user, an
+        alias's targets or an SRS bounce's sender; for a role address without a
+        mailbox, the mailbox or the address elsewhere its owner chose; last, for a
+        local part nothing takes, the domain's catch-all."""
         found = await self.lookup(address)
-        role = role_of(address)
-        if role is None or isinstance(found, Accept):
+        if isinstance(found, Accept):
             return found
+        if found.reason is Reason.UNKNOWN_USER:
+            forwarded = await self._forwarding.route(address)
+            if forwarded is not None:
+                return forwarded
+        role = await self._role(address, found)
+        if role is not None:
+            return role
+        if found.reason is Reason.UNKNOWN_USER:
+            return await self._forwarding.catch_all(address) or found
+        return found
+
+    async def _role(self, address: EmailAddress, found: Refuse) -> Verdict | None:
+        """A role address's route, or None when it has none (or is no role address)."""
+        role = role_of(address)
+        if role is None:
+            return None
         if found.reason is Reason.RELAY_DENIED:
             if role is Role.POSTMASTER and address.domain.ascii == self._hostname:
                 return await self._server_postmaster(address)
@@ -120,7 +149,7 @@ class InboundPolicy:
         async with self._units() as uow:
             chosen = await uow.postmasters.of_domain(address.domain)
         if chosen is None or (role is Role.ABUSE and not chosen.abuse_enabled):
-            return found
+            return None
         owner = Owner(chosen.customer_id, chosen.domain_id)
         return await self._to_target(address, chosen.target, owner)
 

@@ -28,6 +28,7 @@ from mailhost.model.envelope import (
     Accept,
     Client,
     Envelope,
+    Expand,
     Owner,
     Reason,
     Refuse,
@@ -181,8 +182,10 @@ class SubmissionPolicy:
             # A hosted domain's postmaster or abuse address that its owner sends on
             # elsewhere: the domain's own routing, as on the MX, not this user's relaying.
             return self._joining(envelope, verdict, recipient)
-        if isinstance(verdict, Accept) or verdict.reason is not Reason.RELAY_DENIED:
-            return verdict  # a hosted address: delivered, or refused as the MX would
+        if isinstance(verdict, Accept | Expand) or verdict.reason is not Reason.RELAY_DENIED:
+            # A hosted address: delivered (an alias's copies too, the domain's own
+            # routing as on the MX), or refused as the MX would.
+            return verdict
         if who.account is None:
             return Refuse(Reason.NO_SMTP_ACCOUNT, who.address)
         if not who.account.facilities.relay:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from mailhost.errors import (
+    AliasExists,
     InvalidAddress,
     LimitReached,
     NoMailbox,
@@ -95,6 +96,11 @@ class UserService:
         password_hash = await self._passwords.hash(password)
         async with self._units() as uow:
             domain = await _managed_domain(uow, actor, address.domain)
+            if await uow.aliases.of_address(address) is not None:
+                raise AliasExists(
+                    f"{address} is an alias: a user cannot take an alias's address "
+                    "(remove the alias first, or give the user another name)"
+                )
             user = await uow.directory.add_user(
                 domain, address.local, password_hash, recovery_address
             )

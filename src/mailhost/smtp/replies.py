@@ -192,6 +192,34 @@ REFUSALS: Mapping[Reason, Reply] = {
         "RFC 5321 §4.2.2 552; RFC 3463 §3.3 X.2.2",
     ),
     Reason.MESSAGE_TOO_BIG: MESSAGE_TOO_BIG,
+    # An alias whose targets lead back to it (or chain too deep): refused at RCPT, so
+    # the message never circles through the queue.
+    Reason.ALIAS_LOOP: Reply(
+        554,
+        "5.4.6",
+        "<{address}>: alias loop or alias chain too long",
+        "RFC 5321 §6.3; RFC 3463 §3.5 X.4.6",
+    ),
+    # Bounce addresses of forwarded mail (model/srs.py): only those this server made, and
+    # only while they are young enough, lead back to a sender.
+    Reason.SRS_FORGED: Reply(
+        550,
+        "5.7.1",
+        "<{address}>: forged SRS address, not made by this server",
+        "RFC 5321 §4.2.2 550; RFC 3463 §3.8 X.7.1",
+    ),
+    Reason.SRS_EXPIRED: Reply(
+        550,
+        "5.1.1",
+        "<{address}>: expired SRS address, the forwarded mail is too old to bounce",
+        "RFC 5321 §4.2.2 550; RFC 3463 §3.2 X.1.1",
+    ),
+    Reason.SRS_MALFORMED: Reply(
+        550,
+        "5.1.1",
+        "<{address}>: malformed SRS address",
+        "RFC 5321 §4.2.2 550; RFC 3463 §3.2 X.1.1",
+    ),
     # Submission: the seed's rule, the SMTP account decides (services/submission_policy.py).
     # `address` is the authenticated user; `limit` the limit, sender or plan concerned.
     Reason.NO_SMTP_ACCOUNT: Reply(

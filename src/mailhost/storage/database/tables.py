@@ -125,6 +125,45 @@ class SmtpAccount(Base):
     max_message_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class Alias(Base):
+    """An address of a hosted domain without a user; its mail goes to its targets."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (UniqueConstraint("domain_id", "local_part"),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    # Stored lower-cased by the service, as domain_users.username is.
+    local_part: Mapped[str] = mapped_column(String(64))
+
+
+class AliasTargetRow(Base):
+    """One address an alias sends to: hosted (a mailbox or another alias) or elsewhere."""
+
+    __tablename__ = "alias_targets"
+    __table_args__ = (UniqueConstraint("alias_id", "address"),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    alias_id: Mapped[int] = mapped_column(ForeignKey("aliases.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))
+    # Not hosted here when added: counted against [delivery] max_external_forwards_per_domain.
+    external: Mapped[bool] = mapped_column(Boolean)
+
+
+class CatchAll(Base):
+    """A domain's catch-all: mail for its unknown local parts goes to this user's mailbox.
+
+    No row: refused as unknown (the default). Goes with the user (CASCADE).
+    """
+
+    __tablename__ = "catch_alls"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    domain_id: Mapped[int] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), unique=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("domain_users.id", ondelete="CASCADE"), index=True
+    )
+
+
 class MonthlyUsage(Base):
     __tablename__ = "monthly_usage"
     __table_args__ = (UniqueConstraint("customer_id", "month"),)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhost.model.names import EmailAddress
 from mailhost.model.records import LoginRecord, MailSecrets
+from mailhost.storage.database.aliases import SqlAliases
 from mailhost.storage.database.app_passwords import SqlAppPasswords
 from mailhost.storage.database.directory import SqlDirectory
 from mailhost.storage.database.facilities import SqlFacilities
@@ -29,6 +30,7 @@ class SqlUnitOfWork:
     postmasters: SqlPostmasters
     two_factor: SqlTwoFactor
     app_passwords: SqlAppPasswords
+    aliases: SqlAliases
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -46,6 +48,7 @@ class SqlUnitOfWork:
         self.postmasters = SqlPostmasters(session)
         self.two_factor = SqlTwoFactor(session)
         self.app_passwords = SqlAppPasswords(session)
+        self.aliases = SqlAliases(session)
         return self
 
     async def __aexit__(
