@@ -9,6 +9,8 @@ sink in this process; a message counts when it has reached the sink (spooled,
 queued, DKIM-signed and relayed by the worker). BENCH_SECONDS sets the length
 of each run (default 10); BENCH_ONLY=mx,pop3,submission,idle picks runs, and
 BENCH_ONLY=panel runs bench/panel.py's panel latency run in the same data directory.
+BENCH_ONLY=...,compare adds bench/incumbents.py's run: each scenario against mailhost and
+then against Postfix + Dovecot (installed and configured by bench/incumbents_setup.sh).
 The idle run (bench/idle.py) starts a `mailhost serve` of its own, with room
 for 20,000 MX sessions, holds 10,000 idle connections to its MX and measures
 new clients and the server's memory meanwhile.
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 from bench.idle import IDLE, idle_run, raise_fd_limit
+from bench.incumbents import Accounts, Side, compare_run
 from bench.load import Rate, Submitter, pop3_retrieve, smtp_load, submission_load
 from bench.panel import run as panel_run
 from bench.sink import serve_counting
@@ -204,6 +207,10 @@ def _throughput_runs(
         if "submission" in only:
             print("Submission (STARTTLS, AUTH PLAIN, several messages per session)")
             asyncio.run(_submission_runs(ports["Submission"], relay_sink, tls, seconds))
+        if "compare" in only:
+            ours = Side("mailhost", ports["MX (SMTP)"], ports["Submission"], ports["POP3S"], tls)
+            accounts = Accounts(USERS, SENDER, PASSWORD, RELAY_DOMAIN)
+            compare_run(ours, accounts, relay_sink, seconds)
     finally:
         sink.terminate()
         server.terminate()
@@ -232,7 +239,7 @@ def main() -> None:
             flush=True,
         )
         try:
-            if only & {"mx", "pop3", "submission"}:
+            if only & {"mx", "pop3", "submission", "compare"}:
                 _throughput_runs(mailhost, env, data_dir, relay_sink, only, seconds)
             if "idle" in only:
                 _idle_runs(mailhost, env, data_dir)
